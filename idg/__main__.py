@@ -1,0 +1,3 @@
+from idg.run import main
+
+main()

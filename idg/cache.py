@@ -1,0 +1,59 @@
+"""Content-addressed background cache, shared by every run that uses the same cache dir.
+
+A background is a pure function of (model, prompt, negative prompt, seed, size, steps, guidance); its key is
+the SHA-256 of those, so a sweep over inpainting settings generates each background once. Entries are
+write-once PNGs written atomically, so concurrent jobs can share the cache: two writers of one key write the
+same bytes and the rename of either leaves a complete file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from idg.atomic import atomic_save_image
+
+log = logging.getLogger(__name__)
+
+
+def background_key(model: str, prompt: str, negative_prompt: str, seed: int, width: int, height: int, steps: int, guidance: float) -> str:
+    payload = json.dumps(
+        {"model": model, "prompt": prompt, "negative_prompt": negative_prompt, "seed": int(seed),
+         "width": int(width), "height": int(height), "steps": int(steps), "guidance": float(guidance)},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class BackgroundCache:
+    """PNG files under ``<cache_dir>/backgrounds/<key[:2]>/<key>.png``; a disabled cache stores nothing."""
+
+    def __init__(self, cache_dir: Optional[str | Path], enabled: bool = True):
+        self.root = Path(cache_dir) / "backgrounds" if (cache_dir and enabled) else None
+
+    def path(self, key: str) -> Optional[Path]:
+        return self.root / key[:2] / f"{key}.png" if self.root else None
+
+    def get(self, key: str) -> Optional[np.ndarray]:
+        path = self.path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert("RGB"))
+        except (OSError, UnidentifiedImageError):
+            log.warning("unreadable cache entry %s: regenerating it", path)
+            path.unlink(missing_ok=True)
+            return None
+
+    def put(self, key: str, image: np.ndarray) -> None:
+        path = self.path(key)
+        if path is None or path.is_file():
+            return
+        atomic_save_image(path, Image.fromarray(image), "png")

@@ -1,0 +1,175 @@
+"""Ultralytics YOLO: train, fine-tune and evaluate, offline-safe and resumable per training.
+
+Training arguments keep Ultralytics' names (``detector.*`` and ``detector.args`` go to ``YOLO.train``), so
+Ultralytics knowledge carries over. Every training writes ``<project>/<name>/`` (Ultralytics' own layout)
+plus ``done.json`` when it finished; a rerun skips finished trainings. Metrics leave through a callback
+(``on_epoch``), so this module does not know W&B exists; Ultralytics' own W&B callback is removed so it can
+never close the run idg owns.
+
+``.pt`` checkpoints are pickles: load only checkpoints you trust.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Optional
+
+from idg.atomic import atomic_write_json
+from idg.config import DetectorConfig
+from idg.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+EpochCallback = Callable[[str, int, Dict[str, float]], None]
+
+
+def configure_ultralytics(config_dir: str | Path, offline: bool) -> None:
+    """Process environment for Ultralytics, set before it is first imported.
+
+    Its settings live in idg's cache (unless the user set ``YOLO_CONFIG_DIR``), so a user's global settings
+    (e.g. its W&B integration switched on) cannot change a study; ``offline`` skips its DNS probe.
+    """
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    Path(os.environ["YOLO_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
+    if offline:
+        os.environ["YOLO_OFFLINE"] = "1"
+
+
+def ensure_fonts() -> None:
+    """Ultralytics downloads Arial for plots and dataset checks; offline, give it a local TTF instead."""
+    from matplotlib import font_manager
+    from ultralytics.utils import USER_CONFIG_DIR
+
+    for name in ("Arial.ttf", "Arial.Unicode.ttf"):
+        target = Path(USER_CONFIG_DIR) / name
+        if not target.exists():
+            source = font_manager.findfont("DejaVu Sans")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+
+
+def check_detector_model(model: str, offline: bool) -> None:
+    """Fail fast when the detector model cannot be had (before any training starts)."""
+    if model.endswith(".pt"):
+        if Path(model).expanduser().is_file():
+            return
+        from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
+
+        if Path(model).name in GITHUB_ASSETS_NAMES and not offline:
+            return  # Ultralytics downloads its own released weights
+        hint = "pass a local .pt path, or a model .yaml (e.g. detector.model=yolov8n.yaml) to train from random init"
+        if Path(model).name in GITHUB_ASSETS_NAMES:
+            raise ModelLoadError(f"detector.model={model} is not on disk and this run is offline; {hint}")
+        raise ModelLoadError(f"detector.model={model}: file not found; {hint}")
+    if Path(model).expanduser().is_file():
+        return
+    from ultralytics.nn.tasks import yaml_model_load
+
+    try:
+        yaml_model_load(model)
+    except (FileNotFoundError, OSError) as exc:
+        raise ModelLoadError(
+            f"detector.model={model}: no such model config ({exc.__class__.__name__}); use an Ultralytics name such "
+            f"as yolov8n.yaml or yolo11n.yaml, or a path to your own .yaml"
+        ) from None
+
+
+def _strip_ultralytics_wandb(trainer) -> None:
+    for event, fns in trainer.callbacks.items():
+        trainer.callbacks[event] = [f for f in fns if not getattr(f, "__module__", "").endswith("callbacks.wb")]
+
+
+@dataclass
+class TrainResult:
+    weights: Path  # last.pt: evaluated, never picked on the real val set
+    save_dir: Path
+    skipped: bool
+
+
+def _scalar_metrics(trainer) -> Dict[str, float]:
+    metrics = {k: float(v) for k, v in (trainer.metrics or {}).items()}
+    if getattr(trainer, "tloss", None) is not None and hasattr(trainer, "label_loss_items"):
+        metrics.update({k: float(v) for k, v in trainer.label_loss_items(trainer.tloss, prefix="train").items()})
+    return metrics
+
+
+def train(
+    init: str,
+    data: Path,
+    project: Path,
+    name: str,
+    epochs: int,
+    cfg: DetectorConfig,
+    seed: int,
+    tag: str,
+    on_epoch: Optional[EpochCallback] = None,
+) -> TrainResult:
+    """Train ``init`` (a .yaml or .pt) on ``data`` for ``epochs``; skipped when already done."""
+    save_dir = Path(project) / name
+    done = save_dir / "done.json"
+    if done.is_file():
+        info = json.loads(done.read_text())
+        log.info("%s: already trained (%s), skipping", tag, save_dir)
+        return TrainResult(Path(info["weights"]), save_dir, True)
+    if save_dir.exists():  # an interrupted training: start it again from its init
+        shutil.rmtree(save_dir)
+    from ultralytics import YOLO
+
+    ensure_fonts()
+    model = YOLO(init)
+    model.add_callback("on_pretrain_routine_start", _strip_ultralytics_wandb)
+    if on_epoch is not None:
+        model.add_callback("on_fit_epoch_end", lambda tr: on_epoch(tag, int(tr.epoch) + 1, _scalar_metrics(tr)))
+    args = {
+        "imgsz": cfg.imgsz,
+        "batch": cfg.batch,
+        "workers": cfg.workers,
+        "patience": cfg.patience,
+        "seed": seed,
+        "deterministic": True,
+        "plots": False,
+        "verbose": False,
+        **({"device": cfg.device} if cfg.device is not None else {}),
+        **cfg.args,
+    }
+    log.info("%s: training %s on %s for %d epochs", tag, init, data, epochs)
+    model.train(data=str(data), epochs=epochs, project=str(project), name=name, exist_ok=True, **args)
+    weights = Path(model.trainer.last)
+    atomic_write_json(done, {"weights": str(weights), "init": str(init), "data": str(data), "epochs": epochs, "seed": seed})
+    return TrainResult(weights, save_dir, False)
+
+
+def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorConfig) -> Dict[str, float]:
+    """mAP50 and mAP50-95 of ``weights`` on the val split of ``data``, by Ultralytics' own validator."""
+    out = Path(project) / name / "eval.json"
+    if out.is_file():
+        return json.loads(out.read_text())
+    from ultralytics import YOLO
+
+    ensure_fonts()
+    metrics = YOLO(str(weights)).val(
+        data=str(data),
+        split="val",
+        imgsz=cfg.imgsz,
+        batch=cfg.batch,
+        workers=cfg.workers,
+        plots=False,
+        verbose=False,
+        project=str(project),
+        name=name,
+        exist_ok=True,
+        **({"device": cfg.device} if cfg.device is not None else {}),
+    )
+    result = {
+        "map50": float(metrics.box.map50),
+        "map50_95": float(metrics.box.map),
+        "precision": float(metrics.box.mp),
+        "recall": float(metrics.box.mr),
+    }
+    atomic_write_json(out, result)
+    return result

@@ -1,0 +1,122 @@
+"""The whole study as plain functions: check inputs -> generate -> train arms -> evaluate -> report.
+
+Every input check (config ranges, sampler feasibility, real dataset, model paths, run dir) runs in
+:func:`check_inputs` before any model loads, so a typo costs a second, not a GPU hour.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from idg.config import IdgConfig
+from idg.errors import RunDirError
+from idg.real import RealDataset, load_real, prepare_real
+from idg.report import RunManifest, write_config, write_metrics, write_sample_grid
+from idg.sampling import check_feasible
+from idg.wandb_log import WandbLogger
+
+log = logging.getLogger(__name__)
+
+
+def needs_real(cfg: IdgConfig) -> bool:
+    return "evaluate" in cfg.stages or ("train" in cfg.stages and any(a != "syn_only" for a in cfg.study.arms))
+
+
+def check_run_dir(run_dir: Path) -> None:
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".idg_write_test"
+        probe.write_text("ok")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(f"run dir {run_dir} is not writable ({exc.strerror or exc}); set hydra.run.dir to a writable path") from None
+
+
+def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
+    """All start-up checks; returns the validated real dataset when the study needs one."""
+    from idg.detect import check_detector_model, configure_ultralytics
+    from idg.models import check_model_available
+
+    check_feasible(cfg)
+    real = load_real(cfg.real, cfg.class_names) if needs_real(cfg) else None
+    if "generate" in cfg.stages:
+        check_model_available(cfg.model, cfg.offline)
+    if "train" in cfg.stages or "evaluate" in cfg.stages:
+        configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
+    if "train" in cfg.stages:
+        check_detector_model(cfg.detector.model, cfg.offline)
+    check_run_dir(run_dir)
+    return real
+
+
+def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group: Optional[str] = None) -> Dict[str, Any]:
+    """Run the stages of ``cfg.stages`` into ``run_dir``; returns the metrics also written to metrics.json."""
+    run_dir = Path(run_dir).resolve()
+    if cfg.offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    real = check_inputs(cfg, run_dir)
+    write_config(run_dir, config)
+    manifest = RunManifest(run_dir)
+    logger = WandbLogger(cfg.logger, run_dir, config, name=f"{cfg.dataset.name}-{run_dir.name}", group=group,
+                         offline=cfg.offline)
+    metrics: Dict[str, Any] = {}
+    try:
+        syn_yaml = run_dir / "dataset" / "data.yaml"
+        if "generate" in cfg.stages:
+            metrics.update(_generate(cfg, run_dir, manifest, logger))
+        prepared = prepare_real(real, run_dir / "real") if real is not None else None
+        if "train" in cfg.stages:
+            from idg.study import train_arms
+
+            t0 = time.perf_counter()
+            manifest.stage("train", "running")
+            trained = train_arms(cfg, run_dir, syn_yaml, prepared, on_epoch=logger.log_epoch)
+            manifest.stage("train", "complete", seconds=round(time.perf_counter() - t0, 1), trainings=len(trained))
+        if "evaluate" in cfg.stages:
+            metrics.update(_evaluate(cfg, run_dir, prepared, manifest, logger))
+        write_metrics(run_dir, metrics)
+        logger.summary(metrics)
+        manifest.finish("complete")
+        logger.finish(0)
+        return metrics
+    except BaseException:
+        manifest.finish("failed")
+        logger.finish(1)
+        raise
+
+
+def _generate(cfg: IdgConfig, run_dir: Path, manifest: RunManifest, logger: WandbLogger) -> Dict[str, Any]:
+    from idg.generate import run_generation
+
+    manifest.stage("generate", "running")
+    result = run_generation(cfg, run_dir)
+    stats = result.stats.as_dict()
+    manifest.stage("generate", "complete" if result.complete else "partial", **stats)
+    metrics = {f"generate/{k}": v for k, v in stats.items()}
+    metrics["generate/total_images"] = len(result.records)
+    metrics["generate/total_objects"] = sum(len(r["objects"]) for r in result.records)
+    write_metrics(run_dir, metrics)
+    if result.records:
+        write_sample_grid(run_dir, result.layout.root, result.records, cfg.class_names, cfg.logger.num_samples or 16)
+        logger.log_samples(result.layout.root, result.records, cfg.class_names)
+    logger.log(metrics)
+    return metrics
+
+
+def _evaluate(cfg: IdgConfig, run_dir: Path, prepared, manifest: RunManifest, logger: WandbLogger) -> Dict[str, Any]:
+    from idg.study import evaluate_arms, find_trained, flat_metrics, main_metric, write_results
+
+    manifest.stage("evaluate", "running")
+    rows = evaluate_arms(cfg, find_trained(cfg, run_dir), prepared)
+    summary = write_results(run_dir, rows, cfg.study.metric)
+    metrics = flat_metrics(summary)
+    metrics["main_metric"] = main_metric(summary, cfg.study.metric)
+    metrics["main_metric_name"] = cfg.study.metric
+    manifest.stage("evaluate", "complete", rows=len(rows))
+    logger.log_table("eval/results", [{k: v for k, v in r.items() if k != "weights"} for r in rows])
+    logger.log(metrics)
+    return metrics

@@ -1,0 +1,295 @@
+"""Real data: validate a YOLO ``data.yaml`` at start-up, map its classes onto the synthetic ones, subsample.
+
+The real set is never modified. :func:`prepare_real` builds ``<run dir>/real/`` with links to the real
+images and label files rewritten to the synthetic class ids (classes without a counterpart are dropped);
+Ultralytics writes its label caches there, not beside the user's data. Train subsets at a fraction are
+deterministic and drawn from the train split only, so no val image can leak into training.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import yaml
+from PIL import Image, UnidentifiedImageError
+
+from idg.atomic import atomic_write_text
+from idg.config import RealConfig
+from idg.errors import DataError
+from idg.seeds import rng_for
+
+log = logging.getLogger(__name__)
+
+IMG_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp", ".dng", ".mpo", ".pfm", ".heic"}
+
+
+@dataclass
+class LabelledImage:
+    image: Path
+    label: Path
+    boxes: List[List[float]]  # [class_id (real), cx, cy, w, h]
+
+
+@dataclass
+class RealDataset:
+    """A validated real dataset: its splits and how its classes map onto the synthetic classes."""
+
+    yaml_path: Path
+    names: List[str]
+    splits: Dict[str, List[LabelledImage]]
+    to_synthetic: Dict[int, int]  # real class id -> synthetic class id
+    synthetic_names: List[str] = field(default_factory=list)
+
+    def classes_in(self, item: LabelledImage) -> set:
+        return {self.to_synthetic[int(b[0])] for b in item.boxes if int(b[0]) in self.to_synthetic}
+
+
+def _names(data: dict, path: Path) -> List[str]:
+    names = data.get("names")
+    if isinstance(names, dict):
+        try:
+            ids = sorted(int(k) for k in names)
+        except (TypeError, ValueError):
+            raise DataError(f"{path}: 'names' keys must be class ids (0, 1, ...)") from None
+        if ids != list(range(len(ids))):
+            raise DataError(f"{path}: 'names' ids must be 0..{len(ids) - 1}, got {ids}")
+        return [str(names[k] if k in names else names[str(k)]) for k in ids]
+    if isinstance(names, list) and names:
+        return [str(n) for n in names]
+    raise DataError(f"{path}: no 'names' (class names) list or mapping")
+
+
+def _split_paths(data: dict, key: str, root: Path, path: Path) -> List[Path]:
+    value = data.get(key)
+    if value is None:
+        raise DataError(f"{path}: no '{key}' split")
+    out = []
+    for item in value if isinstance(value, list) else [value]:
+        p = Path(str(item)).expanduser()
+        if not p.is_absolute():
+            q = (root / p).resolve()
+            # Roboflow exports write '../train/images'; Ultralytics retries without the '../'.
+            if not q.exists() and str(item).startswith("../"):
+                q = (root / str(item)[3:]).resolve()
+            p = q
+        if not p.exists():
+            raise DataError(f"{path}: {key} split {item!r} not found (looked for {p})")
+        out.append(p)
+    return out
+
+
+def _images(paths: List[Path], key: str, yaml_path: Path) -> List[Path]:
+    images: List[Path] = []
+    for p in paths:
+        if p.is_dir():
+            images += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMG_SUFFIXES and f.is_file())
+        else:  # a txt list of image paths, relative to the list's folder
+            for line in p.read_text().splitlines():
+                line = line.strip()
+                if line:
+                    f = Path(line)
+                    images.append(f if f.is_absolute() else (p.parent / f).resolve())
+    if not images:
+        raise DataError(f"{yaml_path}: the {key} split has no images ({', '.join(map(str, paths))})")
+    return images
+
+
+def label_path(image: Path) -> Path:
+    """Ultralytics' rule: the last ``/images/`` in the path becomes ``/labels/``, the suffix ``.txt``."""
+    s = str(image)
+    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
+    if sa not in s:
+        return image.with_suffix(".txt")
+    return Path(sb.join(s.rsplit(sa, 1))).with_suffix(".txt")
+
+
+def _read_label(label: Path, nc: int) -> List[List[float]]:
+    boxes = []
+    for n, line in enumerate(label.read_text().splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 5:
+            raise DataError(f"{label}, line {n}: expected 'class cx cy w h', got {line.strip()!r}")
+        try:
+            values = [float(v) for v in parts]
+        except ValueError:
+            raise DataError(f"{label}, line {n}: not numbers: {line.strip()!r}") from None
+        cls = values[0]
+        if cls != int(cls) or not 0 <= cls < nc:
+            raise DataError(f"{label}, line {n}: class id {parts[0]} is out of range 0..{nc - 1}")
+        cx, cy, w, h = values[1:]
+        eps = 1e-6
+        if not (0 - eps <= cx <= 1 + eps and 0 - eps <= cy <= 1 + eps and 0 < w <= 1 + eps and 0 < h <= 1 + eps):
+            raise DataError(f"{label}, line {n}: box {parts[1:]} is outside [0, 1] (labels must be normalised)")
+        if cx - w / 2 < -1e-3 or cx + w / 2 > 1 + 1e-3 or cy - h / 2 < -1e-3 or cy + h / 2 > 1 + 1e-3:
+            raise DataError(f"{label}, line {n}: box {parts[1:]} extends outside the image")
+        boxes.append(values)
+    return boxes
+
+
+def _check_image(image: Path) -> None:
+    try:
+        with Image.open(image) as im:
+            im.verify()
+        with Image.open(image) as im:  # verify() does not decode; a truncated file fails on load
+            im.load()
+    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
+        raise DataError(f"{image}: corrupt or unreadable image ({exc})") from None
+
+
+def class_mapping(real_names: Sequence[str], synthetic: Sequence[str], overrides: Dict[str, str], yaml_path: Path) -> Dict[int, int]:
+    """Real class id -> synthetic class id: same name (case-insensitive), or as ``real.class_map`` says."""
+    syn_index = {n.lower(): i for i, n in enumerate(synthetic)}
+    real_lower = [n.lower() for n in real_names]
+    for real, syn in overrides.items():
+        if real.lower() not in real_lower:
+            raise DataError(f"real.class_map names real class {real!r}, which {yaml_path} does not have ({', '.join(real_names)})")
+        if syn.lower() not in syn_index:
+            raise DataError(f"real.class_map maps {real!r} to {syn!r}, which is not a synthetic class ({', '.join(synthetic)})")
+    lowered = {k.lower(): v.lower() for k, v in overrides.items()}
+    mapping = {}
+    for rid, name in enumerate(real_lower):
+        target = lowered.get(name, name)
+        if target in syn_index:
+            mapping[rid] = syn_index[target]
+    if not mapping:
+        raise DataError(
+            f"{yaml_path}: none of its classes ({', '.join(real_names)}) matches a synthetic class "
+            f"({', '.join(synthetic)}); rename them or pass real.class_map='{{real_name: synthetic_name}}'"
+        )
+    unmapped = [real_names[i] for i in range(len(real_names)) if i not in mapping]
+    if unmapped:
+        log.warning("real classes without a synthetic counterpart are ignored: %s", ", ".join(unmapped))
+    return mapping
+
+
+def load_real(cfg: RealConfig, synthetic_names: Sequence[str]) -> RealDataset:
+    """Read and validate ``cfg.data``; every problem raises DataError naming the file."""
+    if not cfg.data:
+        raise DataError("real.data is not set: pass real.data=<path/to/data.yaml> (YOLO layout)")
+    path = Path(cfg.data).expanduser()
+    if not path.is_file():
+        raise DataError(f"real.data={cfg.data}: file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise DataError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a mapping with train, val and names")
+    names = _names(data, path)
+    root = Path(data["path"]).expanduser() if data.get("path") else path.parent
+    if not root.is_absolute():
+        root = (path.parent / root).resolve()
+    splits: Dict[str, List[LabelledImage]] = {}
+    for key in ("train", "val"):
+        items = []
+        for image in _images(_split_paths(data, key, root, path), key, path):
+            label = label_path(image)
+            if not label.is_file():
+                raise DataError(
+                    f"{image}: no label file (expected {label}); write an empty .txt for an image without objects"
+                )
+            if cfg.check_images:
+                _check_image(image)
+            items.append(LabelledImage(image, label, _read_label(label, len(names))))
+        splits[key] = items
+    overlap = {i.image.resolve() for i in splits["train"]} & {i.image.resolve() for i in splits["val"]}
+    if overlap:
+        raise DataError(f"{path}: {len(overlap)} image(s) are in both train and val, e.g. {sorted(overlap)[0]}")
+    mapping = class_mapping(names, synthetic_names, cfg.class_map, path)
+    return RealDataset(path, names, splits, mapping, list(synthetic_names))
+
+
+# ------------------------------------------------------------------------------------ prepared copy
+
+
+@dataclass
+class PreparedReal:
+    """``<run dir>/real``: linked images, remapped labels, and the val data.yaml."""
+
+    root: Path
+    train: List[Path]  # linked train images, in the real set's order
+    train_classes: List[set]
+    val_yaml: Path
+    names: List[str]
+
+    def subset(self, fraction: float, seed: int) -> List[Path]:
+        return [self.train[i] for i in subset_indices(self.train_classes, fraction, seed)]
+
+    def data_yaml(self, fraction: float, seed: int, extra_train: Optional[Sequence[Path]] = None, tag: str = "real") -> Path:
+        """A data.yaml whose train split is the (fraction, seed) subset (plus ``extra_train`` dirs, for the
+        mixed arm) and whose val split is the real val split."""
+        name = f"{tag}_f{fraction:g}_s{seed}"
+        listing = self.root / "subsets" / f"{name}.txt"
+        atomic_write_text(listing, "".join(f"{p}\n" for p in self.subset(fraction, seed)))
+        train = [str(listing)] + [str(p) for p in (extra_train or [])]
+        doc = {"path": str(self.root), "train": train if len(train) > 1 else train[0], "val": "images/val",
+               "nc": len(self.names), "names": {i: n for i, n in enumerate(self.names)}}
+        return atomic_write_text(self.root / "subsets" / f"{name}.yaml", yaml.safe_dump(doc, sort_keys=False))
+
+
+def subset_indices(classes: Sequence[set], fraction: float, seed: int) -> List[int]:
+    """Deterministic subset of ``fraction`` of the images (at least one), grown to hold every class.
+
+    One permutation per seed, whatever the fraction: a smaller fraction is a prefix of a larger one.
+    """
+    n = len(classes)
+    order = [int(i) for i in rng_for(seed, "real-subset", n).permutation(n)]
+    k = max(1, int(math.ceil(n * fraction - 1e-9)))
+    chosen = set(order[:k])
+    present = set().union(*classes) if classes else set()
+    covered = set().union(*(classes[i] for i in chosen)) if chosen else set()
+    for c in sorted(present - covered):
+        chosen.add(next(i for i in order if c in classes[i]))
+    return sorted(chosen)
+
+
+def _link(src: Path, dst: Path) -> None:
+    if dst.is_symlink() or dst.exists():
+        dst.unlink()
+    try:
+        os.symlink(src.resolve(), dst)
+    except OSError:  # filesystems without symlinks
+        shutil.copy2(src, dst)
+
+
+def prepare_real(ds: RealDataset, root: str | Path) -> PreparedReal:
+    """Build ``root`` from the validated real set (idempotent; labels are rewritten every time)."""
+    root = Path(root)
+    train, train_classes = [], []
+    for split, items in ds.splits.items():
+        img_dir, lab_dir = root / "images" / split, root / "labels" / split
+        if img_dir.exists():
+            shutil.rmtree(img_dir)
+        if lab_dir.exists():
+            shutil.rmtree(lab_dir)
+        img_dir.mkdir(parents=True)
+        lab_dir.mkdir(parents=True)
+        seen = set()
+        for n, item in enumerate(items):
+            stem = item.image.stem if item.image.stem not in seen else f"{item.image.stem}_{n}"
+            seen.add(stem)
+            dst = img_dir / f"{stem}{item.image.suffix}"
+            _link(item.image, dst)
+            lines = [
+                f"{ds.to_synthetic[int(b[0])]} {b[1]:.6f} {b[2]:.6f} {b[3]:.6f} {b[4]:.6f}\n"
+                for b in item.boxes
+                if int(b[0]) in ds.to_synthetic
+            ]
+            (lab_dir / f"{stem}.txt").write_text("".join(lines))
+            if split == "train":
+                train.append(dst)
+                train_classes.append(ds.classes_in(item))
+    val_yaml = atomic_write_text(
+        root / "val.yaml",
+        yaml.safe_dump({"path": str(root), "train": "images/train", "val": "images/val", "nc": len(ds.synthetic_names),
+                        "names": {i: n for i, n in enumerate(ds.synthetic_names)}}, sort_keys=False),
+    )
+    return PreparedReal(root, train, train_classes, val_yaml, list(ds.synthetic_names))

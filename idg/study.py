@@ -1,0 +1,256 @@
+"""The usefulness study: detector arms x real fractions x seeds, evaluated on the real val split.
+
+Arms (each a separate Ultralytics training from ``detector.model``, same architecture and image size):
+
+- ``syn_only``: ``detector.epochs`` on the synthetic set; zero-shot on real val (reported at fraction 0)
+- ``syn_then_real``: ``syn_only``'s weights fine-tuned ``detector.finetune_epochs`` on the real subset
+- ``real_only``: ``detector.finetune_epochs`` on the real subset alone (the baseline)
+- ``mixed``: ``detector.finetune_epochs`` on synthetic + real subset together
+
+Trainings live in ``<run dir>/detect/<arm>/f<fraction>_s<seed>/`` and are skipped when done, so an
+interrupted study resumes at the next unfinished arm. Results: ``results.csv``, ``results.json`` (rows and
+per arm x fraction summaries with 95% confidence intervals and paired differences vs ``real_only``),
+``results.md`` and ``results.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from idg.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from idg.config import IdgConfig
+from idg.detect import EpochCallback, evaluate, train
+from idg.errors import DataError
+from idg.real import PreparedReal
+
+log = logging.getLogger(__name__)
+
+METRICS = ("map50", "map50_95")
+
+
+@dataclass
+class Trained:
+    arm: str
+    fraction: float  # 0.0 for syn_only: it sees no real image
+    seed: int
+    weights: Path
+    save_dir: Path
+
+
+def run_dir_name(fraction: float, seed: int) -> str:
+    return f"f{fraction:g}_s{seed}"
+
+
+def train_arms(
+    cfg: IdgConfig,
+    run_dir: Path,
+    syn_yaml: Optional[Path],
+    real: Optional[PreparedReal],
+    on_epoch: Optional[EpochCallback] = None,
+) -> List[Trained]:
+    """Train every arm x fraction x seed of ``cfg.study`` that is not already done."""
+    det, study = cfg.detector, cfg.study
+    root = run_dir / "detect"
+    arms = list(study.arms)
+    needs_syn = any(a in ("syn_only", "syn_then_real", "mixed") for a in arms)
+    if needs_syn and (syn_yaml is None or not syn_yaml.is_file()):
+        raise DataError(f"{syn_yaml}: no synthetic dataset; run the generate stage first (stages=[generate,...])")
+    if any(a != "syn_only" for a in arms) and real is None:
+        raise DataError("the study needs real data: pass real.data=<data.yaml>")
+    out: List[Trained] = []
+    for seed in study.seeds:
+        syn = None
+        if "syn_only" in arms or "syn_then_real" in arms:
+            syn = train(det.model, syn_yaml, root / "syn_only", run_dir_name(0.0, seed), det.epochs, det, seed,
+                        tag=f"syn_only/s{seed}", on_epoch=on_epoch)
+            if "syn_only" in arms:
+                out.append(Trained("syn_only", 0.0, seed, syn.weights, syn.save_dir))
+        for fraction in study.fractions:
+            name = run_dir_name(fraction, seed)
+            if "syn_then_real" in arms:
+                r = train(str(syn.weights), real.data_yaml(fraction, seed), root / "syn_then_real", name,
+                          det.finetune_epochs, det, seed, tag=f"syn_then_real/{name}", on_epoch=on_epoch)
+                out.append(Trained("syn_then_real", fraction, seed, r.weights, r.save_dir))
+            if "real_only" in arms:
+                r = train(det.model, real.data_yaml(fraction, seed), root / "real_only", name, det.finetune_epochs,
+                          det, seed, tag=f"real_only/{name}", on_epoch=on_epoch)
+                out.append(Trained("real_only", fraction, seed, r.weights, r.save_dir))
+            if "mixed" in arms:
+                syn_train = syn_yaml.parent / "images" / "train"
+                data = real.data_yaml(fraction, seed, extra_train=[syn_train], tag="mixed")
+                r = train(det.model, data, root / "mixed", name, det.finetune_epochs, det, seed,
+                          tag=f"mixed/{name}", on_epoch=on_epoch)
+                out.append(Trained("mixed", fraction, seed, r.weights, r.save_dir))
+    return out
+
+
+def find_trained(cfg: IdgConfig, run_dir: Path) -> List[Trained]:
+    """The trainings of ``cfg.study`` already on disk (for ``stages=[evaluate]``)."""
+    import json
+
+    found, missing = [], []
+    for seed in cfg.study.seeds:
+        for arm in cfg.study.arms:
+            for fraction in ([0.0] if arm == "syn_only" else cfg.study.fractions):
+                save_dir = run_dir / "detect" / arm / run_dir_name(fraction, seed)
+                done = save_dir / "done.json"
+                if done.is_file():
+                    found.append(Trained(arm, fraction, seed, Path(json.loads(done.read_text())["weights"]), save_dir))
+                else:
+                    missing.append(str(save_dir))
+    if missing:
+        raise DataError(f"evaluate: {len(missing)} training(s) not found, e.g. {missing[0]}; run the train stage first")
+    return found
+
+
+def evaluate_arms(cfg: IdgConfig, trained: Sequence[Trained], real: PreparedReal) -> List[dict]:
+    """One row per training: its mAPs on the real val split."""
+    rows = []
+    for t in trained:
+        m = evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector)
+        rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, **m, "weights": str(t.weights)})
+        log.info("%-14s f=%-5g s=%d  mAP50=%.4f  mAP50-95=%.4f", t.arm, t.fraction, t.seed, m["map50"], m["map50_95"])
+    return rows
+
+
+# ------------------------------------------------------------------------------------ statistics
+
+
+def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Dict[str, Optional[float]]:
+    """Mean and Student-t confidence interval; the interval is None with fewer than two values."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return {"mean": mean, "ci_low": None, "ci_high": None, "n": n}
+    from scipy import stats
+
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
+    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
+
+
+def summarize(rows: Sequence[dict]) -> List[dict]:
+    """Per arm x fraction: mean and 95% CI of each metric over seeds, and the seed-paired difference to
+    ``real_only`` at the same fraction (``syn_only`` is compared with every fraction's baseline)."""
+    base = {(r["fraction"], r["seed"]): r for r in rows if r["arm"] == "real_only"}
+    groups: Dict[tuple, List[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["arm"], r["fraction"]), []).append(r)
+    out = []
+    for (arm, fraction), group in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        entry = {"arm": arm, "fraction": fraction}
+        for metric in METRICS:
+            entry[metric] = mean_ci([r[metric] for r in group])
+            if arm != "real_only":
+                fractions = sorted({f for f, _ in base}) if arm == "syn_only" else [fraction]
+                for f in fractions:
+                    diffs = [r[metric] - base[(f, r["seed"])][metric] for r in group if (f, r["seed"]) in base]
+                    if diffs:
+                        key = f"delta_{metric}" if arm != "syn_only" else f"delta_{metric}_vs_real_f{f:g}"
+                        entry[key] = mean_ci(diffs)
+        out.append(entry)
+    return out
+
+
+def _fmt(stat: Optional[dict]) -> str:
+    if not stat:
+        return ""
+    if stat["ci_low"] is None:
+        return f"{stat['mean']:.4f}"
+    return f"{stat['mean']:.4f} [{stat['ci_low']:.4f}, {stat['ci_high']:.4f}]"
+
+
+def markdown_table(summary: Sequence[dict]) -> str:
+    lines = [
+        "| arm | real fraction | seeds | mAP50 | mAP50-95 | Δ mAP50 vs real_only | Δ mAP50-95 vs real_only |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for e in summary:
+        lines.append(
+            f"| {e['arm']} | {e['fraction']:g} | {e['map50']['n']} | {_fmt(e['map50'])} | {_fmt(e['map50_95'])} | "
+            f"{_fmt(e.get('delta_map50'))} | {_fmt(e.get('delta_map50_95'))} |"
+        )
+    return "\n".join(lines) + "\n\nMeans over seeds with 95% t-intervals in brackets (none for a single seed); Δ is paired by seed.\n"
+
+
+def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
+    """mAP vs real fraction, one line per arm with its CI band; ``syn_only`` as a horizontal band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    fractions = sorted({e["fraction"] for e in summary if e["arm"] != "syn_only"}) or [1.0]
+    for arm in sorted({e["arm"] for e in summary}):
+        pts = sorted((e for e in summary if e["arm"] == arm), key=lambda e: e["fraction"])
+        if arm == "syn_only":
+            s = pts[0][metric]
+            xs = [min(fractions), max(fractions)]
+            ax.plot(xs, [s["mean"]] * 2, linestyle="--", label="syn_only (no real data)")
+            if s["ci_low"] is not None:
+                ax.fill_between(xs, [s["ci_low"]] * 2, [s["ci_high"]] * 2, alpha=0.15)
+            continue
+        xs = [e["fraction"] for e in pts]
+        ax.plot(xs, [e[metric]["mean"] for e in pts], marker="o", label=arm)
+        if all(e[metric]["ci_low"] is not None for e in pts):
+            ax.fill_between(xs, [e[metric]["ci_low"] for e in pts], [e[metric]["ci_high"] for e in pts], alpha=0.2)
+    if len(fractions) > 1:
+        ax.set_xscale("log")
+    ax.set_xlabel("fraction of the real train split")
+    ax.set_ylabel({"map50": "mAP50", "map50_95": "mAP50-95"}[metric] + " on real val")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def write_results(run_dir: Path, rows: Sequence[dict], metric: str) -> List[dict]:
+    """results.csv, results.json, results.md and results.png; returns the summary."""
+    summary = summarize(rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=["arm", "fraction", "seed", "map50", "map50_95", "precision", "recall", "weights"])
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: r.get(k) for k in writer.fieldnames})
+    atomic_write_text(run_dir / "results.csv", buf.getvalue())
+    atomic_write_json(run_dir / "results.json", {"rows": list(rows), "summary": summary})
+    atomic_write_text(run_dir / "results.md", markdown_table(summary))
+    plot(summary, metric, run_dir / "results.png")
+    return summary
+
+
+def flat_metrics(summary: Sequence[dict]) -> Dict[str, float]:
+    """``eval/<arm>/f<fraction>/<metric>`` -> mean (and ``.../delta_<metric>``), for metrics.json and sweeps."""
+    out: Dict[str, float] = {}
+    for e in summary:
+        prefix = f"eval/{e['arm']}" + ("" if e["arm"] == "syn_only" else f"/f{e['fraction']:g}")
+        for key, stat in e.items():
+            if isinstance(stat, dict) and "mean" in stat:
+                out[f"{prefix}/{key}"] = stat["mean"]
+    return out
+
+
+def main_metric(summary: Sequence[dict], metric: str) -> Optional[float]:
+    """The number a sweeper optimises: the synthetic-data arm at the largest real fraction (syn_then_real
+    if run, else mixed, else syn_only, else real_only)."""
+    for arm in ("syn_then_real", "mixed", "syn_only", "real_only"):
+        entries = [e for e in summary if e["arm"] == arm]
+        if entries:
+            return max(entries, key=lambda e: e["fraction"])[metric]["mean"]
+    return None
+
+
+def trained_as_dict(t: Trained) -> dict:
+    d = asdict(t)
+    d["weights"], d["save_dir"] = str(t.weights), str(t.save_dir)
+    return d

@@ -1,0 +1,95 @@
+"""Shared fixtures: an isolated, offline environment, composed configs, and one tiny model per session."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CONF = REPO / "conf"
+FIRE8_MINI = REPO / "data" / "fire8_mini" / "data.yaml"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("idg")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_env(session_tmp: Path):
+    """No test touches the network or writes into $HOME: every library's cache points into a temp dir."""
+    env = {
+        "IDG_CACHE_DIR": str(session_tmp / "cache"),
+        "HF_HOME": str(session_tmp / "hf"),
+        "HF_HUB_OFFLINE": "1",
+        "YOLO_OFFLINE": "1",
+        "YOLO_CONFIG_DIR": str(session_tmp / "ultralytics"),
+        "MPLCONFIGDIR": str(session_tmp / "mpl"),
+        "WANDB_MODE": "offline",
+        "WANDB_CACHE_DIR": str(session_tmp / "wandb-cache"),
+        "WANDB_DATA_DIR": str(session_tmp / "wandb-data"),
+        "WANDB_CONFIG_DIR": str(session_tmp / "wandb-config"),
+        "WANDB_SILENT": "true",
+        "TORCHINDUCTOR_CACHE_DIR": str(session_tmp / "inductor"),
+        "TQDM_DISABLE": "1",
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def compose(overrides: Optional[List[str]] = None):
+    """The composed DictConfig for ``overrides`` (Hydra's compose API over conf/)."""
+    from hydra import compose as hydra_compose, initialize_config_dir
+
+    from idg.config import register_configs
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides or []))
+
+
+def make_config(overrides: Optional[List[str]] = None):
+    """The validated IdgConfig for ``overrides``."""
+    from idg.config import to_config
+
+    return to_config(compose(overrides))
+
+
+TINY = ["model=tiny", "offline=true"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(session_tmp: Path) -> Path:
+    """The tiny SDXL, built once per session where model=tiny looks for it."""
+    from idg.tiny import ensure_tiny_sdxl
+
+    cfg = make_config(TINY)
+    return ensure_tiny_sdxl(os.path.expanduser(cfg.model.pretrained))
+
+
+@pytest.fixture(scope="session")
+def tiny_pipes(tiny_model):
+    """Loaded tiny pipelines, shared by the tests that generate (loading costs ~0.5 s)."""
+    from idg.models import load_pipelines
+
+    cfg = make_config(TINY)
+    return load_pipelines(cfg.model, offline=True, batch_invariant="true")
+
+
+def run_idg(args: List[str], cwd: Path = REPO, timeout: int = 900, env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """``python -m idg.run <args>`` as a user runs it."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "idg.run", *args], cwd=cwd, env=full_env, capture_output=True,
+                          text=True, timeout=timeout)
