@@ -320,7 +320,7 @@ class Engine:
             "width": res,
             "height": res,
             "background": {
-                "id": self.background_key(index, identity)[:16],
+                "key": self.background_key(index, identity),  # cache entry: <cache_dir>/backgrounds/<key[:2]>/<key>.png
                 "prompt": self.background_prompt(index),
                 "negative_prompt": self.background_negative(),
                 "seed": self.background_seed(index),
