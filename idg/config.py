@@ -45,6 +45,14 @@ def _check_range(where: str, values: List[float], *, low: float = 0.0, allow_equ
         raise ConfigError(f"{where}={list(values)}: min {lo:g} is greater than max {hi:g}")
 
 
+def _whole_pixels(rng: List[float]) -> List[int]:
+    """The whole-pixel sizes inside ``[lo, hi]``; a range narrower than a pixel rounds to its middle."""
+    lo, hi = max(1, math.ceil(rng[0] - 1e-9)), max(1, math.floor(rng[1] + 1e-9))
+    if lo > hi and rng[1] >= rng[0]:
+        lo = hi = max(1, int(round((rng[0] + rng[1]) / 2)))
+    return [lo, hi]
+
+
 def _check_prompt(where: str, prompt: Any) -> None:
     if not isinstance(prompt, str) or not prompt.strip():
         raise ConfigError(f"{where}={prompt!r} must be a non-empty string")
@@ -446,8 +454,7 @@ class IdgConfig:
             w = [h[0] * ar_lo, min(h[1] * ar_hi, side)]
         if h is None:
             h = [w[0] / ar_hi, min(w[1] / ar_lo, side)]
-        w_px = [max(1, math.ceil(w[0] - 1e-9)), max(1, math.floor(w[1] + 1e-9))]
-        h_px = [max(1, math.ceil(h[0] - 1e-9)), max(1, math.floor(h[1] + 1e-9))]
+        w_px, h_px = _whole_pixels(w), _whole_pixels(h)
         for key, rng in (("width", w_px), ("height", h_px)):
             if rng[0] > rng[1]:
                 raise ConfigError(f"{where}.{key}: no whole-pixel size in range at {side} px (got {rng})")
