@@ -1,0 +1,83 @@
+"""The whole study through the real entrypoint, as a user runs it (tiny model, offline)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import run_idg
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("smoke") / "run"
+    res = run_idg(["experiment=smoke", f"hydra.run.dir={run_dir}"])
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return run_dir
+
+
+def test_smoke_study_writes_a_self_describing_run_dir(smoke_run):
+    from pycocotools.coco import COCO
+
+    d = smoke_run
+    for rel in ("dataset/data.yaml", "dataset/annotations.json", "dataset/manifest.jsonl", "metrics.json",
+                "config.yaml", "run.json", "results.csv", "results.json", "results.png", "samples.png"):
+        assert (d / rel).is_file(), rel
+    coco = COCO(str(d / "dataset" / "annotations.json"))
+    assert len(coco.getImgIds()) == 8
+    assert len((d / "dataset" / "manifest.jsonl").read_text().splitlines()) == 8
+    metrics = json.loads((d / "metrics.json").read_text())
+    for key in ("eval/syn_only/map50", "eval/syn_only/map50_95", "eval/syn_then_real/f1/map50",
+                "eval/syn_then_real/f1/map50_95", "eval/real_only/f1/map50", "eval/real_only/f1/map50_95"):
+        assert isinstance(metrics[key], float) and 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["generate/images"] == 8
+    run = json.loads((d / "run.json").read_text())
+    assert run["status"] == "complete"
+    assert all(run["stages"][s]["status"] == "complete" for s in ("generate", "train", "evaluate"))
+    # every detector run lives under the run dir, none in ./runs
+    for arm in ("syn_only/f0_s0", "syn_then_real/f1_s0", "real_only/f1_s0"):
+        assert (d / "detect" / arm / "weights" / "last.pt").is_file()
+        assert (d / "detect" / arm / "eval_real" / "eval.json").is_file()
+
+
+def test_smoke_study_logs_an_offline_wandb_run(smoke_run):
+    runs = list((smoke_run / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    files = runs[0] / "files"
+    assert list(runs[0].glob("run-*.wandb"))
+    assert list((files / "media" / "metadata" / "boxes2D").rglob("*.boxes2D.json"))
+    assert list((files / "media" / "images").rglob("*.png"))
+
+
+def test_rerunning_a_finished_study_redoes_nothing(smoke_run):
+    before = {p: p.stat().st_mtime_ns for p in (smoke_run / "detect").rglob("last.pt")}
+    res = run_idg(["experiment=smoke", f"hydra.run.dir={smoke_run}"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in (smoke_run / "detect").rglob("last.pt")} == before
+    assert json.loads((smoke_run / "run.json").read_text())["attempts"] == 2
+
+
+def test_ultralytics_cli_trains_on_the_export_unchanged(smoke_run, tmp_path):
+    data = smoke_run / "dataset" / "data.yaml"
+    yolo = Path(sys.executable).parent / "yolo"
+    res = subprocess.run(
+        [str(yolo), "train", f"data={data}", "model=yolov8n.yaml", "epochs=1", "imgsz=64", "batch=4", "workers=0",
+         "plots=False", f"project={tmp_path}", "name=cli", "exist_ok=True", "device=cpu"],
+        capture_output=True, text=True, timeout=600, env={**os.environ},
+    )
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert (tmp_path / "cli" / "weights" / "last.pt").is_file()
+
+
+def test_generate_only_stage_needs_no_real_data(tmp_path):
+    res = run_idg(["experiment=smoke", "real=none", "stages=[generate]", "generate.num_images=2",
+                   f"hydra.run.dir={tmp_path}/run"])
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "run" / "dataset" / "data.yaml").is_file()
+    assert not (tmp_path / "run" / "detect").exists()
