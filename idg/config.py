@@ -221,6 +221,7 @@ class GenerateConfig:
     use_cache: bool = _help("read/write the content-addressed background cache", True)
     batch_invariant: str = _help("auto (on CPU) | true | false: run kernels per sample so batch size never changes output bits", "auto")
     progress: bool = _help("progress bars (off when stdout is not a terminal)", True)
+    pipeline_progress: bool = _help("diffusers' own per-call step bars (pipe.set_progress_bar_config)", False)
     num_shards: int = _help("split generation into this many disjoint, deterministic shards", 1)
     shard: int = _help("which shard this job generates, 0 .. num_shards-1", 0)
 

@@ -393,7 +393,8 @@ def run_generation(
     done = prepare_output(cfg, layout)
     if pipes_factory is None:
         pipes_factory = lambda: load_pipelines(  # noqa: E731
-            cfg.model, offline=cfg.offline, batch_invariant=str(cfg.generate.batch_invariant).lower(), progress=False
+            cfg.model, offline=cfg.offline, batch_invariant=str(cfg.generate.batch_invariant).lower(),
+            progress=cfg.generate.pipeline_progress,
         )
     engine = Engine(cfg, layout, pipes_factory, painter_factory or diffusion_painter(cfg))
     indices = shard_indices(len(engine.plan), cfg.generate.batch_size, cfg.generate.num_shards, cfg.generate.shard)

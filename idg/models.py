@@ -52,15 +52,42 @@ def check_model_available(cfg: ModelConfig, offline: bool) -> None:
                 f"model.pretrained={cfg.pretrained}: not a diffusers pipeline (no model_index.json); {ALTERNATIVES}"
             )
         return
-    if offline_requested(cfg, offline):
+    if local_files_only(cfg, offline):
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(cfg.pretrained, "model_index.json", revision=cfg.revision)
         if not isinstance(cached, str):
+            why = "this run is offline" if offline_requested(cfg, offline) else f"{hub_host()} cannot be reached"
             raise ModelLoadError(
-                f"model.pretrained={cfg.pretrained} is not in the local Hugging Face cache and this run is offline; "
-                f"{ALTERNATIVES}"
+                f"model.pretrained={cfg.pretrained} is not in the local Hugging Face cache and {why}; {ALTERNATIVES}"
             )
+
+
+def hub_host() -> str:
+    from urllib.parse import urlparse
+
+    return urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """A quick TCP probe of the Hub, so a machine without network fails in seconds, not after the Hub
+    client's retries. Behind a proxy the probe is skipped (the proxy decides)."""
+    import socket
+
+    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    try:
+        with socket.create_connection((hub_host(), 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def local_files_only(cfg: ModelConfig, offline: bool) -> bool:
+    """Load from the local cache only: when asked to, or when the Hub cannot be reached anyway."""
+    if offline_requested(cfg, offline) or is_local_path(cfg.pretrained):
+        return True
+    return not hub_reachable()
 
 
 def resolve_device(device: str) -> str:
@@ -219,7 +246,7 @@ def load_pipelines(cfg: ModelConfig, *, offline: bool = False, batch_invariant: 
         ensure_tiny_sdxl(pretrained)
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    kwargs = {"torch_dtype": dtype, "revision": cfg.revision, "local_files_only": offline_requested(cfg, offline)}
+    kwargs = {"torch_dtype": dtype, "revision": cfg.revision, "local_files_only": local_files_only(cfg, offline)}
     if cfg.variant and dtype == torch.float16 and not is_local_path(cfg.pretrained):
         kwargs["variant"] = cfg.variant
     try:
