@@ -414,10 +414,6 @@ def run_generation(
     }
     if complete:
         finalize(layout, records, cfg.class_names, generation)
-        if not any(r["split"] == "val" for r in records):
-            # Ultralytics needs a val split: point it at train when the set is too small to hold one out.
-            text = layout.data_yaml.read_text().replace("val: images/val", "val: images/train")
-            atomic_write_text(layout.data_yaml, text)
     log.info("generated %d images, %d objects in %.1fs (%.2f img/s); backgrounds: %d generated, %d from cache",
              engine.stats.images, engine.stats.objects, engine.stats.seconds, engine.stats.images_per_second,
              engine.stats.backgrounds_generated, engine.stats.backgrounds_from_cache)

@@ -1,0 +1,29 @@
+"""Helpers shared by the benchmark scripts (not a test module)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def compose_config(overrides: List[str]):
+    """The validated IdgConfig for ``overrides``, composed from conf/ like ``python -m idg.run`` does."""
+    from hydra import compose, initialize_config_dir
+
+    from idg.config import register_configs, to_config
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return to_config(compose(config_name="config", overrides=overrides))
+
+
+def machine() -> str:
+    import os
+    import platform
+
+    import torch
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
