@@ -73,7 +73,9 @@ def find_run_dirs(path: Path) -> List[Path]:
         raise DataError(f"{path}: no such directory")
     if (path / "config.yaml").is_file():
         return [path]
-    found = [p.parent for p in list(path.glob("*/config.yaml")) + list(path.glob("*/*/config.yaml"))]
+    # hidden dirs hold Hydra's own copies (.hydra/config.yaml), not runs
+    found = [p.parent for p in list(path.glob("*/config.yaml")) + list(path.glob("*/*/config.yaml"))
+             if not any(part.startswith(".") for part in p.relative_to(path).parts)]
     if not found:
         raise DataError(f"{path}: no idg run dirs in it (a run dir holds config.yaml; is this a sweep dir?)")
     return sorted(set(found), key=_natural)
@@ -164,19 +166,21 @@ def table(runs: Sequence[Run], keys: Sequence[str], metrics: Sequence[str]) -> t
     return header, rows
 
 
-def _cell(v: Any) -> str:
+def _cell(v: Any, digits: Optional[int] = None) -> str:
+    """A table cell: floats rounded to ``digits`` when given (metrics in Markdown), else as written."""
     if v is None:
         return ""
-    if isinstance(v, float):
-        return f"{v:.4f}" if math.isfinite(v) else str(v)
+    if isinstance(v, float) and digits is not None and math.isfinite(v):
+        return f"{v:.{digits}f}"
     if isinstance(v, (list, dict)):
         return json.dumps(v, default=str)
     return str(v)
 
 
-def format_markdown(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def format_markdown(header: Sequence[str], rows: Sequence[Sequence[Any]], first_metric: int) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(v).replace("|", "\\|") for v in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(_cell(v, 4 if i >= first_metric else None).replace("|", "\\|") for i, v in enumerate(row))
+              + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -297,7 +301,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         keys = swept_keys(runs, declared)
         metrics = metric_keys(runs, args.metrics)
         header, rows = table(runs, keys, metrics)
-        sys.stdout.write(format_csv(header, rows) if args.format == "csv" else format_markdown(header, rows))
+        first_metric = len(header) - len(metrics)
+        sys.stdout.write(format_csv(header, rows) if args.format == "csv" else format_markdown(header, rows, first_metric))
         if not args.no_plot:
             if args.metric not in metrics and not any(args.metric in r.metrics for r in runs):
                 print(f"idg.compare: no run has metric {args.metric!r}; no plot written", file=sys.stderr)

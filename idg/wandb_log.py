@@ -396,7 +396,7 @@ class WandbLogger:
             fingerprint = generation.get("fingerprint")
             if generation.get("status") != "complete" or not fingerprint:
                 return
-            metadata = {k: generation.get(k) for k in ("fingerprint", "total_images", "stats", "config")}
+            metadata = {k: generation.get(k) for k in ("fingerprint", "total_images", "shard", "num_shards", "stats", "config")}
             art = wandb.Artifact(artifact_name(f"{name}-synthetic"), type="dataset", metadata=metadata,
                                  description="idg synthetic detection set: YOLO layout, COCO annotations.json, manifest.jsonl")
             for path in sorted(Path(root).rglob("*")):
@@ -404,6 +404,8 @@ class WandbLogger:
                 if path.is_file() and not path.name.endswith((".cache", ".tmp")):
                     art.add_file(str(path), name=path.relative_to(root).as_posix(), policy="immutable")
             alias = f"fp-{fingerprint}"
+            if int(generation.get("num_shards") or 1) > 1:  # a shard is part of the dataset, not all of it
+                alias += f"-shard{generation.get('shard')}"
             self.run.log_artifact(art, aliases=["latest", alias])
             self._dataset_ref = f"{art.name}:{alias}"
         except Exception as exc:  # noqa: BLE001

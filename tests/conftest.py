@@ -67,7 +67,7 @@ def make_config(overrides: Optional[List[str]] = None):
     return to_config(compose(overrides))
 
 
-TINY = ["model=tiny", "offline=true"]
+TINY = ["model=tiny", "offline=true", "stages=[generate]"]
 
 
 @pytest.fixture(scope="session")
