@@ -36,7 +36,18 @@ THUMBNAIL = 96  # px, longer side of an object's crop in the objects table
 
 
 def base_url() -> str:
-    return os.environ.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
+    """The W&B server to use: ``$WANDB_BASE_URL`` as it is now, else ``wandb login --host``'s settings
+    file, else W&B's cloud. (wandb itself reads the environment once per process; idg passes this URL to
+    ``wandb.init`` so the probe and the run always talk to the same server.)"""
+    if os.environ.get("WANDB_BASE_URL"):
+        return os.environ["WANDB_BASE_URL"]
+    os.environ.setdefault("WANDB_SILENT", "true")
+    try:
+        from wandb.sdk import wandb_setup  # reads the settings files; starts no service
+
+        return wandb_setup.singleton().settings.base_url or DEFAULT_BASE_URL
+    except Exception:  # noqa: BLE001 - an unexpected wandb version: W&B's default server
+        return DEFAULT_BASE_URL
 
 
 def server_reachable(url: str, timeout: float) -> bool:
@@ -218,31 +229,16 @@ class WandbLogger:
         if offline and mode == "online":
             log.warning("offline=true: logging W&B offline (sync later with `wandb sync %s/wandb/offline-run-*`)", run_dir)
             mode = "offline"
-        if mode == "online" and not server_reachable(base_url(), cfg.online_timeout):
+        self._url = base_url()
+        if mode == "online" and not server_reachable(self._url, cfg.online_timeout):
             log.warning("W&B server %s not reachable within %gs: logging offline instead (sync later with "
-                        "`wandb sync %s/wandb/offline-run-*`)", base_url(), cfg.online_timeout, run_dir)
+                        "`wandb sync %s/wandb/offline-run-*`)", self._url, cfg.online_timeout, run_dir)
             mode = "offline"
         self._init(mode, run_dir, config, name, cfg.group or group)
 
     def _init(self, mode: str, run_dir: Path, config: Dict[str, Any], name: str, group: Optional[str]) -> None:
-        os.environ.setdefault("WANDB_SILENT", "true")
         try:
-            import wandb
-
-            extra = {"init_timeout": INIT_TIMEOUT} if mode == "online" else {}
-            self.run = wandb.init(
-                project=self.cfg.project,
-                entity=self.cfg.entity,
-                group=group,
-                tags=list(self.cfg.tags),
-                job_type=self.cfg.job_type,
-                name=self.cfg.run_name or name,
-                dir=str(run_dir),
-                config=config,
-                mode=mode,
-                reinit="finish_previous",
-                settings=wandb.Settings(console="off", silent=True, **extra),
-            )
+            self.run = self._wandb_init(mode, run_dir, config, name, group)
         except Exception as exc:  # noqa: BLE001 - W&B must never stop a study
             if mode == "online":
                 log.warning("W&B online init failed (%s); logging offline instead (sync later with "
@@ -250,6 +246,25 @@ class WandbLogger:
                 self._init("offline", run_dir, config, name, group)
             else:
                 self._fail(exc)
+
+    def _wandb_init(self, mode: str, run_dir: Path, config: Dict[str, Any], name: str, group: Optional[str]):
+        os.environ.setdefault("WANDB_SILENT", "true")
+        import wandb
+
+        extra = {"init_timeout": INIT_TIMEOUT, "base_url": self._url} if mode == "online" else {}
+        return wandb.init(
+            project=self.cfg.project,
+            entity=self.cfg.entity,
+            group=group,
+            tags=list(self.cfg.tags),
+            job_type=self.cfg.job_type,
+            name=self.cfg.run_name or name,
+            dir=str(run_dir),
+            config=config,
+            mode=mode,
+            reinit="finish_previous",
+            settings=wandb.Settings(console="off", silent=True, **extra),
+        )
 
     def _fail(self, exc: Exception) -> None:
         if not self._failed:

@@ -188,7 +188,7 @@ def test_online_without_server_logs_everything_offline_and_never_writes_secrets(
         logger.log_models([{"arm": "syn_only", "fraction": 0.0, "seed": 0, "map50": 0.5, "weights": str(weights)}],
                           "toy", root)
         logger.finish()
-    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("idg")]
     assert len(warnings) == 1 and "not reachable" in warnings[0].getMessage()
 
     (run,) = offline_runs(run_dir)
@@ -214,6 +214,39 @@ def test_online_without_server_logs_everything_offline_and_never_writes_secrets(
     assert {"manifest.jsonl", "data.yaml", "rejected/0_1.png", "images/val/000001.png"} <= {c.path for c in dataset.manifest.contents}
     (model,) = run.artifacts_of("model")
     assert json.loads(model.metadata)["synthetic_dataset"] == "toy-synthetic:fp-feedbeef"
+
+
+def test_online_with_a_rejected_key_falls_back_to_offline(tmp_path, monkeypatch, caplog):
+    class Unauthorized(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"errors": [{"message": "invalid API key"}]}')
+
+        do_GET = do_POST = do_HEAD = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Unauthorized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    monkeypatch.setenv("WANDB_API_KEY", SECRET)
+    try:
+        with caplog.at_level(logging.WARNING, logger="idg.wandb_log"):
+            logger = WandbLogger(LoggerConfig(mode="online"), tmp_path, {"a": 1}, name="x")
+            assert logger.active and logger.offline
+            logger.log({"generate/images": 1})
+            logger.finish()
+    finally:
+        server.shutdown()
+        server.server_close()
+    (warning,) = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("idg")]
+    assert "online init failed" in warning.getMessage() and "invalid API key" in warning.getMessage()
+    (run,) = offline_runs(tmp_path)
+    assert "generate/images" in run.history_keys
 
 
 def test_a_failing_wandb_never_raises(tmp_path, monkeypatch):
