@@ -219,7 +219,7 @@ class WandbLogger:
                  offline: bool = False):
         self.cfg = cfg
         self.run = None
-        self.run_dir = Path(run_dir)
+        self._url: Optional[str] = None
         self._axes: set = set()
         self._failed = False
         self._dataset_ref: Optional[str] = None
@@ -229,7 +229,7 @@ class WandbLogger:
         if offline and mode == "online":
             log.warning("offline=true: logging W&B offline (sync later with `wandb sync %s/wandb/offline-run-*`)", run_dir)
             mode = "offline"
-        self._url = base_url()
+        self._url = base_url() if mode == "online" else None
         if mode == "online" and not server_reachable(self._url, cfg.online_timeout):
             log.warning("W&B server %s not reachable within %gs: logging offline instead (sync later with "
                         "`wandb sync %s/wandb/offline-run-*`)", self._url, cfg.online_timeout, run_dir)
