@@ -333,12 +333,19 @@ class LoggerConfig:
     job_type: str = _help("W&B job type", "study")
     run_name: Optional[str] = _help("W&B run name; null: dataset name + run dir name", None)
     num_samples: int = _help("generated images shown in the sample grid", 16)
+    num_pairs: int = _help("before/after pairs (cached background | inpainted image) shown", 4)
+    table_rows: int = _help("rows of the per-object table (rejected objects first when cut); 0: no table", 1000)
+    artifacts: bool = _help("log the dataset and the detector weights as W&B artifacts (referenced, not copied)", True)
+    online_timeout: float = _help("mode=online: seconds to wait for the W&B server before logging offline", 5.0)
 
     def __post_init__(self) -> None:
         if self.mode not in ("online", "offline", "disabled"):
             raise ConfigError(f"logger.mode={self.mode!r} must be online, offline or disabled")
-        if self.num_samples < 0:
-            raise ConfigError(f"logger.num_samples={self.num_samples} must be >= 0")
+        for key in ("num_samples", "num_pairs", "table_rows"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"logger.{key}={getattr(self, key)} must be >= 0")
+        if self.online_timeout <= 0:
+            raise ConfigError(f"logger.online_timeout={self.online_timeout} must be > 0")
 
 
 # --------------------------------------------------------------------------------------------- root

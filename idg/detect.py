@@ -80,8 +80,30 @@ def check_detector_model(model: str, offline: bool) -> None:
 
 
 def _strip_ultralytics_wandb(trainer) -> None:
-    for event, fns in trainer.callbacks.items():
-        trainer.callbacks[event] = [f for f in fns if not getattr(f, "__module__", "").endswith("callbacks.wb")]
+    """Remove Ultralytics' own W&B callbacks (they would log a second, unprefixed copy into idg's run).
+
+    The lists are edited in place: Ultralytics is iterating one of them while this callback runs, and a
+    new list would leave the callbacks after this one still to be called."""
+    for fns in trainer.callbacks.values():
+        fns[:] = [f for f in fns if not getattr(f, "__module__", "").endswith("callbacks.wb")]
+
+
+def _epoch_forwarder(tag: str, on_epoch: EpochCallback):
+    """``on_train_epoch_end`` and ``on_fit_epoch_end`` callbacks forwarding each epoch's metrics once.
+
+    Ultralytics fires ``on_fit_epoch_end`` once more after training, for its re-validation of best.pt at a
+    fake epoch ``epochs + 1``; idg evaluates last.pt, so that call is dropped: only an epoch whose training
+    part just ended is forwarded."""
+    pending: Dict[str, int] = {}
+
+    def train_epoch_end(trainer) -> None:
+        pending["epoch"] = int(trainer.epoch)
+
+    def fit_epoch_end(trainer) -> None:
+        if pending.pop("epoch", None) == int(trainer.epoch):
+            on_epoch(tag, int(trainer.epoch) + 1, _scalar_metrics(trainer))
+
+    return train_epoch_end, fit_epoch_end
 
 
 @dataclass
@@ -95,6 +117,7 @@ def _scalar_metrics(trainer) -> Dict[str, float]:
     metrics = {k: float(v) for k, v in (trainer.metrics or {}).items()}
     if getattr(trainer, "tloss", None) is not None and hasattr(trainer, "label_loss_items"):
         metrics.update({k: float(v) for k, v in trainer.label_loss_items(trainer.tloss, prefix="train").items()})
+    metrics.update({k: float(v) for k, v in (getattr(trainer, "lr", None) or {}).items()})
     return metrics
 
 
@@ -124,7 +147,9 @@ def train(
     model = YOLO(init)
     model.add_callback("on_pretrain_routine_start", _strip_ultralytics_wandb)
     if on_epoch is not None:
-        model.add_callback("on_fit_epoch_end", lambda tr: on_epoch(tag, int(tr.epoch) + 1, _scalar_metrics(tr)))
+        train_epoch_end, fit_epoch_end = _epoch_forwarder(tag, on_epoch)
+        model.add_callback("on_train_epoch_end", train_epoch_end)
+        model.add_callback("on_fit_epoch_end", fit_epoch_end)
     args = {
         "imgsz": cfg.imgsz,
         "batch": cfg.batch,

@@ -17,7 +17,7 @@ from idg.errors import RunDirError
 from idg.real import RealDataset, load_real, prepare_real
 from idg.report import RunManifest, write_config, write_metrics, write_sample_grid
 from idg.sampling import check_feasible
-from idg.wandb_log import WandbLogger
+from idg.wandb_log import WandbLogger, run_name, wandb_config
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +53,19 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
     return real
 
 
-def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group: Optional[str] = None) -> Dict[str, Any]:
-    """Run the stages of ``cfg.stages`` into ``run_dir``; returns the metrics also written to metrics.json."""
+def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group: Optional[str] = None,
+              sweep: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Run the stages of ``cfg.stages`` into ``run_dir``; returns the metrics also written to metrics.json.
+
+    ``sweep`` (a ``--multirun`` job: :func:`idg.overrides.sweep_info`) goes into the W&B config only."""
     run_dir = Path(run_dir).resolve()
     if cfg.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
     real = check_inputs(cfg, run_dir)
     write_config(run_dir, config)
     manifest = RunManifest(run_dir)
-    logger = WandbLogger(cfg.logger, run_dir, config, name=f"{cfg.dataset.name}-{run_dir.name}", group=group,
-                         offline=cfg.offline)
+    logger = WandbLogger(cfg.logger, run_dir, wandb_config(config, sweep), name=run_name(cfg.dataset.name, run_dir, sweep),
+                         group=group, offline=cfg.offline)
     metrics: Dict[str, Any] = {}
     try:
         syn_yaml = run_dir / "dataset" / "data.yaml"
@@ -76,6 +79,10 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
             manifest.stage("train", "running")
             trained = train_arms(cfg, run_dir, syn_yaml, prepared, on_epoch=logger.log_epoch)
             manifest.stage("train", "complete", seconds=round(time.perf_counter() - t0, 1), trainings=len(trained))
+            if "evaluate" not in cfg.stages:  # else the models are logged with their real-val metrics
+                from idg.study import trained_as_dict
+
+                logger.log_models([trained_as_dict(t) for t in trained], cfg.dataset.name, syn_yaml.parent)
         if "evaluate" in cfg.stages:
             metrics.update(_evaluate(cfg, run_dir, prepared, manifest, logger))
         write_metrics(run_dir, metrics)
@@ -102,7 +109,8 @@ def _generate(cfg: IdgConfig, run_dir: Path, manifest: RunManifest, logger: Wand
     write_metrics(run_dir, metrics)
     if result.records:
         write_sample_grid(run_dir, result.layout.root, result.records, cfg.class_names, cfg.logger.num_samples or 16)
-        logger.log_samples(result.layout.root, result.records, cfg.class_names)
+        logger.log_generation(result.layout.root, result.records, cfg.class_names,
+                              cfg.generate.cache_dir if cfg.generate.use_cache else None, cfg.dataset.name, result.complete)
     logger.log(metrics)
     return metrics
 
@@ -118,5 +126,6 @@ def _evaluate(cfg: IdgConfig, run_dir: Path, prepared, manifest: RunManifest, lo
     metrics["main_metric_name"] = cfg.study.metric
     manifest.stage("evaluate", "complete", rows=len(rows))
     logger.log_table("eval/results", [{k: v for k, v in r.items() if k != "weights"} for r in rows])
+    logger.log_models(rows, cfg.dataset.name, run_dir / "dataset")
     logger.log(metrics)
     return metrics
