@@ -93,3 +93,13 @@ def run_idg(args: List[str], cwd: Path = REPO, timeout: int = 900, env: Optional
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "idg.run", *args], cwd=cwd, env=full_env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, tiny_model) -> Path:
+    """One ``experiment=smoke`` study through the entrypoint, shared read-only by the end-to-end tests
+    (a test that changes it works on a copy)."""
+    run_dir = tmp_path_factory.mktemp("smoke") / "run"
+    res = run_idg(["experiment=smoke", f"hydra.run.dir={run_dir}"])
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return run_dir

@@ -14,14 +14,6 @@ from conftest import run_idg
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("smoke") / "run"
-    res = run_idg(["experiment=smoke", f"hydra.run.dir={run_dir}"])
-    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    return run_dir
-
-
 def test_smoke_study_writes_a_self_describing_run_dir(smoke_run):
     from pycocotools.coco import COCO
 
@@ -55,12 +47,14 @@ def test_smoke_study_logs_an_offline_wandb_run(smoke_run):
     assert list((files / "media" / "images").rglob("*.png"))
 
 
-def test_rerunning_a_finished_study_redoes_nothing(smoke_run):
-    before = {p: p.stat().st_mtime_ns for p in (smoke_run / "detect").rglob("last.pt")}
-    res = run_idg(["experiment=smoke", f"hydra.run.dir={smoke_run}"])
+def test_rerunning_a_finished_study_redoes_nothing(smoke_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(smoke_run, run_dir, symlinks=True)
+    before = {p: p.stat().st_mtime_ns for p in (run_dir / "detect").rglob("last.pt")}
+    res = run_idg(["experiment=smoke", f"hydra.run.dir={run_dir}"])
     assert res.returncode == 0, res.stderr[-3000:]
-    assert {p: p.stat().st_mtime_ns for p in (smoke_run / "detect").rglob("last.pt")} == before
-    assert json.loads((smoke_run / "run.json").read_text())["attempts"] == 2
+    assert {p: p.stat().st_mtime_ns for p in (run_dir / "detect").rglob("last.pt")} == before
+    assert json.loads((run_dir / "run.json").read_text())["attempts"] == 2
 
 
 def test_ultralytics_cli_trains_on_the_export_unchanged(smoke_run, tmp_path):

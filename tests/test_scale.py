@@ -127,25 +127,6 @@ def test_launcher_configs_compose():
         assert needle in res.stdout
 
 
-@pytest.fixture(scope="module")
-def smoke_sweep(tmp_path_factory):
-    """A 2-point multirun of the smoke study (inpaint.strength=0.5,1.0) with a fresh background cache."""
-    tmp = tmp_path_factory.mktemp("sweep")
-    res = run_idg(["-m", "experiment=sweep_smoke", f"generate.cache_dir={tmp}/cache", f"hydra.sweep.dir={tmp}/sweep"])
-    assert res.returncode == 0, res.stderr[-3000:]
-    return tmp / "sweep"
-
-
-@pytest.mark.slow
-def test_a_sweep_generates_each_background_once(smoke_sweep):
-    jobs = [json.loads((smoke_sweep / str(i) / "metrics.json").read_text()) for i in (0, 1)]
-    assert jobs[0]["generate/backgrounds_generated"] == 8 and jobs[0]["generate/backgrounds_from_cache"] == 0
-    assert jobs[1]["generate/backgrounds_generated"] == 0 and jobs[1]["generate/backgrounds_from_cache"] == 8
-    strengths = {json.loads(line)["objects"][0]["strength"] for i in (0, 1)
-                 for line in (smoke_sweep / str(i) / "dataset" / "manifest.jsonl").read_text().splitlines()[:1]}
-    assert strengths == {0.5, 1.0}
-
-
 @pytest.mark.slow
 def test_optuna_sweeper_optimises_the_study_metric(tmp_path):
     res = run_idg(["-m", "experiment=smoke", "hparams_search=optuna_inpaint", "hydra.sweeper.n_trials=2",

@@ -19,16 +19,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, tiny_model):
-    run_dir = tmp_path_factory.mktemp("wandb-smoke") / "run"
-    proc = run_idg(["experiment=smoke", f"hydra.run.dir={run_dir}"])
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    (run,) = offline_runs(run_dir)
-    return run_dir, run
+def smoke_wandb(smoke_run):
+    (run,) = offline_runs(smoke_run)
+    return smoke_run, run
 
 
-def test_smoke_run_config_and_per_stage_metrics(smoke_run):
-    run_dir, run = smoke_run
+def test_smoke_run_config_and_per_stage_metrics(smoke_wandb):
+    run_dir, run = smoke_wandb
     assert run.job_type == "study" and run.group == ""
     assert run.config["dataset"]["name"] == "forest_fire" and run.config["study"]["arms"] == [
         "syn_only", "syn_then_real", "real_only"]
@@ -44,8 +41,8 @@ def test_smoke_run_config_and_per_stage_metrics(smoke_run):
     assert run.summary["main_metric"] == metrics["main_metric"]
 
 
-def test_smoke_run_media_table_and_artifacts(smoke_run):
-    run_dir, run = smoke_run
+def test_smoke_run_media_table_and_artifacts(smoke_wandb):
+    run_dir, run = smoke_wandb
     manifest = read_jsonl(run_dir / "dataset" / "manifest.jsonl")
     n_objects = sum(len(r["objects"]) for r in manifest)
     # sample images with W&B box overlays, class labels included
@@ -75,8 +72,12 @@ def test_two_job_sweep_is_one_wandb_group_and_compares(tmp_path, tiny_model):
     sweep = tmp_path / "sweep"
     proc = run_idg(["--multirun", "experiment=smoke", "hydra/launcher=basic", f"hydra.sweep.dir={sweep}",
                     "study.arms=[syn_only]", "generate.num_images=4", "logger.num_pairs=0", "logger.table_rows=0",
-                    "inpaint.strength=0.5,1.0"])
+                    f"generate.cache_dir={tmp_path}/cache", "inpaint.strength=0.5,1.0"])
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # the backgrounds are generated once, by the first job, and read from the cache by the second
+    jobs = [json.loads((sweep / str(job) / "metrics.json").read_text()) for job in (0, 1)]
+    assert (jobs[0]["generate/backgrounds_generated"], jobs[0]["generate/backgrounds_from_cache"]) == (4, 0)
+    assert (jobs[1]["generate/backgrounds_generated"], jobs[1]["generate/backgrounds_from_cache"]) == (0, 4)
     runs = [offline_runs(sweep / str(job))[0] for job in (0, 1)]
     assert {r.group for r in runs} == {"sweep"}
     assert [r.config["sweep"]["values"] for r in runs] == [{"inpaint.strength": 0.5}, {"inpaint.strength": 1.0}]
