@@ -22,7 +22,7 @@ from idg.errors import ConfigError
 REPO_ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("generate", "train", "evaluate")
 ARMS = ("syn_only", "syn_then_real", "real_only", "mixed")
-GENERATORS = ("diffusion",)
+GENERATORS = ("diffusion", "copy_paste")
 
 
 def _help(text: str, default: Any = MISSING, default_factory: Any = None) -> Any:
@@ -210,7 +210,8 @@ class ModelConfig:
 class GenerateConfig:
     """The ``generate`` node: how much to generate, where, and how."""
 
-    generator: str = _help("diffusion: backgrounds + inpainted objects", "diffusion")
+    generator: str = _help("diffusion: backgrounds + inpainted objects | copy_paste: backgrounds + real objects "
+                           "cut from the real train subset (set by the generator group)", "diffusion")
     seed: int = _help("run seed; every image and object seed derives from it", 0)
     num_images: Optional[int] = _help("total images; null uses the sum of background num_images", None)
     resolution: int = _help("image side in pixels; null-like default follows model.resolution", 768)
@@ -244,6 +245,24 @@ class GenerateConfig:
             raise ConfigError(
                 f"generate.shard={self.shard} / generate.num_shards={self.num_shards}: need 0 <= shard < num_shards"
             )
+
+
+@dataclass
+class CopyPasteConfig:
+    """The ``copy_paste`` node: how ``generator=copy_paste`` pastes real objects into the sampled boxes."""
+
+    blend: str = _help("how a real object is pasted: none (hard) | feather | gaussian | poisson", "feather")
+    feather: int = _help("soft edge in pixels inside the box (at most a quarter of the box's shorter side)", 8)
+    candidates: int = _help("random real objects of the class drawn per box; the one whose aspect ratio is "
+                            "closest to the box's is pasted (1: uniform choice, any stretch)", 4)
+
+    def __post_init__(self) -> None:
+        if self.blend not in ("none", "feather", "gaussian", "poisson"):
+            raise ConfigError(f"copy_paste.blend={self.blend!r} must be one of none, feather, gaussian, poisson")
+        if self.feather < 0:
+            raise ConfigError(f"copy_paste.feather={self.feather} must be >= 0")
+        if self.candidates < 1:
+            raise ConfigError(f"copy_paste.candidates={self.candidates} must be >= 1")
 
 
 # --------------------------------------------------------------------------------------------- detection
@@ -360,6 +379,7 @@ class IdgConfig:
     inpaint: InpaintConfig = field(default_factory=InpaintConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    copy_paste: CopyPasteConfig = field(default_factory=CopyPasteConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     real: RealConfig = field(default_factory=RealConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
@@ -392,6 +412,11 @@ class IdgConfig:
             )
         self.validate_classes()
         self.validate_backgrounds()
+        if self.generate.generator == "copy_paste" and "generate" in self.stages and self.real.data is None:
+            raise ConfigError(
+                "generator=copy_paste cuts its objects from the real train split, but real.data is not set: pass "
+                "real.data=<path/to/data.yaml> (or real=fire8_mini)"
+            )
         if ("train" in self.stages or "evaluate" in self.stages) and self.real.data is None:
             needs_real = [a for a in self.study.arms if a != "syn_only"] or "evaluate" in self.stages
             if needs_real:

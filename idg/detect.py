@@ -21,7 +21,7 @@ from typing import Callable, Dict, Optional
 
 from idg.atomic import atomic_write_json
 from idg.config import DetectorConfig
-from idg.errors import ModelLoadError
+from idg.errors import ModelLoadError, RunDirError
 
 log = logging.getLogger(__name__)
 
@@ -131,15 +131,28 @@ def train(
     seed: int,
     tag: str,
     on_epoch: Optional[EpochCallback] = None,
+    key: Optional[str] = None,
+    overwrite: bool = False,
 ) -> TrainResult:
-    """Train ``init`` (a .yaml or .pt) on ``data`` for ``epochs``; skipped when already done."""
+    """Train ``init`` (a .yaml or .pt) on ``data`` for ``epochs``; skipped when already done.
+
+    ``key`` identifies what the training depends on (data, init, settings); a finished training with another
+    key raises RunDirError, or is deleted and redone with ``overwrite``, so stale weights are never reused.
+    """
     save_dir = Path(project) / name
     done = save_dir / "done.json"
     if done.is_file():
         info = json.loads(done.read_text())
-        log.info("%s: already trained (%s), skipping", tag, save_dir)
-        return TrainResult(Path(info["weights"]), save_dir, True)
-    if save_dir.exists():  # an interrupted training: start it again from its init
+        if key is None or info.get("key") == key:
+            log.info("%s: already trained (%s), skipping", tag, save_dir)
+            return TrainResult(Path(info["weights"]), save_dir, True)
+        if not overwrite:
+            raise RunDirError(
+                f"{save_dir} was trained on other data or settings; pass overwrite=true to retrain it, or choose "
+                f"another hydra.run.dir"
+            )
+        log.warning("overwrite=true: %s was trained on other data or settings, retraining", tag)
+    if save_dir.exists():  # an interrupted (or replaced) training: start it again from its init
         shutil.rmtree(save_dir)
     from ultralytics import YOLO
 
@@ -165,15 +178,22 @@ def train(
     log.info("%s: training %s on %s for %d epochs", tag, init, data, epochs)
     model.train(data=str(data), epochs=epochs, project=str(project), name=name, exist_ok=True, **args)
     weights = Path(model.trainer.last)
-    atomic_write_json(done, {"weights": str(weights), "init": str(init), "data": str(data), "epochs": epochs, "seed": seed})
+    atomic_write_json(done, {"weights": str(weights), "init": str(init), "data": str(data), "epochs": epochs, "seed": seed,
+                             "key": key})
     return TrainResult(weights, save_dir, False)
 
 
-def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorConfig) -> Dict[str, float]:
-    """mAP50 and mAP50-95 of ``weights`` on the val split of ``data``, by Ultralytics' own validator."""
+def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorConfig,
+             key: Optional[str] = None) -> Dict[str, float]:
+    """mAP50 and mAP50-95 of ``weights`` on the val split of ``data``, by Ultralytics' own validator.
+
+    The result is kept in ``eval.json`` and reused while ``key`` (what it depends on) is unchanged.
+    """
     out = Path(project) / name / "eval.json"
     if out.is_file():
-        return json.loads(out.read_text())
+        previous = json.loads(out.read_text())
+        if key is None or previous.get("key") == key:
+            return {k: v for k, v in previous.items() if k != "key"}
     from ultralytics import YOLO
 
     ensure_fonts()
@@ -196,5 +216,5 @@ def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorC
         "precision": float(metrics.box.mp),
         "recall": float(metrics.box.mr),
     }
-    atomic_write_json(out, result)
+    atomic_write_json(out, {**result, "key": key})
     return result

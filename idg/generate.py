@@ -197,7 +197,9 @@ class Engine:
     @property
     def painter(self) -> Painter:
         if self._painter is None:
-            self._painter = self._painter_factory(self.pipes)
+            # A painter that needs no model (copy-paste, ``needs_pipes = False``) must not make one load.
+            needs_pipes = getattr(self._painter_factory, "needs_pipes", True)
+            self._painter = self._painter_factory(self.pipes if needs_pipes else None)
         return self._painter
 
     # -- backgrounds
@@ -311,6 +313,7 @@ class Engine:
                 "blend": inp.blend,
                 "mode": inp.mode,
                 "sampler": self.cfg.sampler.name,
+                **({"source": win.source} if getattr(win, "source", None) is not None else {}),
             })
         return {
             "index": index,

@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 
 
 def needs_real(cfg: IdgConfig) -> bool:
-    return "evaluate" in cfg.stages or ("train" in cfg.stages and any(a != "syn_only" for a in cfg.study.arms))
+    return (
+        "evaluate" in cfg.stages
+        or ("train" in cfg.stages and any(a != "syn_only" for a in cfg.study.arms))
+        or ("generate" in cfg.stages and cfg.generate.generator == "copy_paste")
+    )
 
 
 def check_run_dir(run_dir: Path) -> None:
@@ -43,6 +47,10 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
 
     check_feasible(cfg)
     real = load_real(cfg.real, cfg.class_names) if needs_real(cfg) else None
+    if "generate" in cfg.stages and cfg.generate.generator == "copy_paste":
+        from idg.copy_paste import check_sources
+
+        check_sources(real)
     if "generate" in cfg.stages:
         check_model_available(cfg.model, cfg.offline)
     if "train" in cfg.stages or "evaluate" in cfg.stages:
@@ -68,16 +76,16 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
                          group=group, offline=cfg.offline)
     metrics: Dict[str, Any] = {}
     try:
-        syn_yaml = run_dir / "dataset" / "data.yaml"
-        if "generate" in cfg.stages:
-            metrics.update(_generate(cfg, run_dir, manifest, logger))
+        # The real set first: the copy-paste generator cuts its objects from its train subsets.
         prepared = prepare_real(real, run_dir / "real") if real is not None else None
+        if "generate" in cfg.stages:
+            metrics.update(_generate(cfg, run_dir, manifest, logger, prepared))
         if "train" in cfg.stages:
             from idg.study import train_arms
 
             t0 = time.perf_counter()
             manifest.stage("train", "running")
-            trained = train_arms(cfg, run_dir, syn_yaml, prepared, on_epoch=logger.log_epoch)
+            trained = train_arms(cfg, run_dir, prepared, on_epoch=logger.log_epoch)
             manifest.stage("train", "complete", seconds=round(time.perf_counter() - t0, 1), trainings=len(trained))
             if "evaluate" not in cfg.stages:  # else the models are logged with their real-val metrics
                 from idg.study import trained_as_dict
@@ -96,16 +104,27 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
         raise
 
 
-def _generate(cfg: IdgConfig, run_dir: Path, manifest: RunManifest, logger: WandbLogger) -> Dict[str, Any]:
+def _generate(cfg: IdgConfig, run_dir: Path, manifest: RunManifest, logger: WandbLogger, prepared) -> Dict[str, Any]:
     from idg.generate import run_generation
 
     manifest.stage("generate", "running")
-    result = run_generation(cfg, run_dir)
-    stats = result.stats.as_dict()
-    manifest.stage("generate", "complete" if result.complete else "partial", **stats)
+    if cfg.generate.generator == "copy_paste":
+        from idg.copy_paste import generate_copy_paste_sets
+
+        results = generate_copy_paste_sets(cfg, prepared, run_dir)  # one set per (fraction, seed)
+    else:
+        results = [run_generation(cfg, run_dir)]
+    stats: Dict[str, Any] = {}
+    for r in results:  # summed over the sets
+        for k, v in r.stats.as_dict().items():
+            stats[k] = stats.get(k, 0) + v
+    stats["images_per_second"] = round(stats["images"] / stats["seconds"], 4) if stats["seconds"] > 0 else 0.0
+    result = results[0]
+    complete = all(r.complete for r in results)
+    manifest.stage("generate", "complete" if complete else "partial", sets=len(results), **stats)
     metrics = {f"generate/{k}": v for k, v in stats.items()}
-    metrics["generate/total_images"] = len(result.records)
-    metrics["generate/total_objects"] = sum(len(r["objects"]) for r in result.records)
+    metrics["generate/total_images"] = sum(len(r.records) for r in results)
+    metrics["generate/total_objects"] = sum(len(rec["objects"]) for r in results for rec in r.records)
     write_metrics(run_dir, metrics)
     if result.records:
         write_sample_grid(run_dir, result.layout.root, result.records, cfg.class_names, cfg.logger.num_samples or 16)

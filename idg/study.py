@@ -2,32 +2,41 @@
 
 Arms (each a separate Ultralytics training from ``detector.model``, same architecture and image size):
 
-- ``syn_only``: ``detector.epochs`` on the synthetic set; zero-shot on real val (reported at fraction 0)
+- ``syn_only``: ``detector.epochs`` on the synthetic set; zero-shot on real val
 - ``syn_then_real``: ``syn_only``'s weights fine-tuned ``detector.finetune_epochs`` on the real subset
 - ``real_only``: ``detector.finetune_epochs`` on the real subset alone (the baseline)
 - ``mixed``: ``detector.finetune_epochs`` on synthetic + real subset together
 
-Trainings live in ``<run dir>/detect/<arm>/f<fraction>_s<seed>/`` and are skipped when done, so an
-interrupted study resumes at the next unfinished arm. Results: ``results.csv``, ``results.json`` (rows and
-per arm x fraction summaries with 95% confidence intervals and paired differences vs ``real_only``),
-``results.md`` and ``results.png``.
+The diffusion generator makes one synthetic set for the whole study, so ``syn_only`` is trained once per
+seed and reported at real fraction 0 (it sees no real image). The copy-paste generator cuts its objects
+from the real subset of each (fraction, seed), so there is one synthetic set, and one ``syn_only``, per
+(fraction, seed), reported at that fraction.
+
+Trainings live in ``<run dir>/detect/<arm>/f<fraction>_s<seed>/`` and are skipped when done with the same
+data and settings (a key in ``done.json``), so an interrupted study resumes at the next unfinished arm.
+Results: ``results.csv``, ``results.json`` (rows and per arm x fraction summaries with 95% confidence
+intervals and seed-paired differences vs ``real_only``), ``results.md`` and ``results.png``.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+import yaml
+
 from idg.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from idg.config import IdgConfig
+from idg.config import DetectorConfig, IdgConfig
 from idg.detect import EpochCallback, evaluate, train
 from idg.errors import DataError
-from idg.real import PreparedReal
+from idg.real import IMG_SUFFIXES, PreparedReal, label_path
 
 log = logging.getLogger(__name__)
 
@@ -37,20 +46,80 @@ METRICS = ("map50", "map50_95")
 @dataclass
 class Trained:
     arm: str
-    fraction: float  # 0.0 for syn_only: it sees no real image
+    fraction: float  # 0.0 when the training saw no real image (syn_only of the diffusion generator)
     seed: int
     weights: Path
     save_dir: Path
+    key: Optional[str] = None  # what the weights depend on (see training_key)
 
 
 def run_dir_name(fraction: float, seed: int) -> str:
     return f"f{fraction:g}_s{seed}"
 
 
+def per_fraction_synthetic(cfg: IdgConfig) -> bool:
+    """Whether the synthetic set depends on the real subset (copy-paste) rather than being one per study."""
+    return cfg.generate.generator == "copy_paste"
+
+
+def synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
+    """The synthetic data.yaml that the synthetic arms of ``(fraction, seed)`` train on."""
+    if per_fraction_synthetic(cfg):
+        from idg.copy_paste import set_dir
+
+        return set_dir(run_dir, fraction, seed) / "dataset" / "data.yaml"
+    return run_dir / "dataset" / "data.yaml"
+
+
+def syn_only_fraction(cfg: IdgConfig, fraction: float) -> float:
+    return fraction if per_fraction_synthetic(cfg) else 0.0
+
+
+# ------------------------------------------------------------------------------------ resume keys
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def data_key(yaml_path: Path, splits: Sequence[str] = ("train", "val")) -> str:
+    """What a detector sees through a data.yaml: class names and, per split, each image (name and size)
+    with its label text. Cheap (labels are small) and independent of where the run dir lives."""
+    doc = yaml.safe_load(Path(yaml_path).read_text())
+    root = Path(doc["path"]) if doc.get("path") else Path(yaml_path).parent
+    h = hashlib.sha256(json.dumps(doc.get("names"), sort_keys=True, default=str).encode())
+    for split in splits:
+        entries = doc.get(split) or []
+        for entry in entries if isinstance(entries, list) else [entries]:
+            path = Path(entry) if Path(entry).is_absolute() else root / entry
+            if path.is_dir():
+                images = sorted(f for f in path.iterdir() if f.suffix.lower() in IMG_SUFFIXES)
+            else:
+                images = [Path(line.strip()) for line in path.read_text().splitlines() if line.strip()]
+            for image in images:
+                label = label_path(image)
+                h.update(f"{split}|{image.name}|{image.stat().st_size}|".encode())
+                h.update(label.read_bytes() if label.is_file() else b"-")
+    return h.hexdigest()[:16]
+
+
+def model_key(model: str) -> str:
+    """A detector init: an architecture name, or a checkpoint file (name and size)."""
+    path = Path(model).expanduser()
+    return f"{path.name}:{path.stat().st_size}" if model.endswith(".pt") and path.is_file() else model
+
+
+def training_key(init_key: str, data: Path, epochs: int, seed: int, det: DetectorConfig) -> str:
+    settings = {k: v for k, v in asdict(det).items() if k not in ("workers", "epochs", "finetune_epochs", "model")}
+    return _hash({"init": init_key, "data": data_key(data), "epochs": epochs, "seed": seed, "detector": settings})
+
+
+# ------------------------------------------------------------------------------------ training
+
+
 def train_arms(
     cfg: IdgConfig,
     run_dir: Path,
-    syn_yaml: Optional[Path],
     real: Optional[PreparedReal],
     on_epoch: Optional[EpochCallback] = None,
 ) -> List[Trained]:
@@ -58,50 +127,65 @@ def train_arms(
     det, study = cfg.detector, cfg.study
     root = run_dir / "detect"
     arms = list(study.arms)
-    needs_syn = any(a in ("syn_only", "syn_then_real", "mixed") for a in arms)
-    if needs_syn and (syn_yaml is None or not syn_yaml.is_file()):
-        raise DataError(f"{syn_yaml}: no synthetic dataset; run the generate stage first (stages=[generate,...])")
     if any(a != "syn_only" for a in arms) and real is None:
         raise DataError("the study needs real data: pass real.data=<data.yaml>")
+    base_key = model_key(det.model)
+
+    def fit(arm: str, init: str, init_key: str, data: Path, fraction: float, seed: int, epochs: int) -> Trained:
+        name = run_dir_name(fraction, seed)
+        key = training_key(init_key, data, epochs, seed, det)
+        r = train(init, data, root / arm, name, epochs, det, seed, tag=f"{arm}/{name}", on_epoch=on_epoch,
+                  key=key, overwrite=cfg.overwrite)
+        return Trained(arm, fraction, seed, r.weights, r.save_dir, key)
+
+    def synthetic(fraction: float, seed: int) -> Path:
+        path = synthetic_yaml(cfg, run_dir, fraction, seed)
+        if not path.is_file():
+            raise DataError(f"{path}: no synthetic dataset; run the generate stage first (stages=[generate,...])")
+        return path
+
+    if any(a != "real_only" for a in arms):  # every synthetic set exists before the first training starts
+        for seed in study.seeds:
+            for fraction in study.fractions:
+                synthetic(fraction, seed)
+
     out: List[Trained] = []
     for seed in study.seeds:
-        syn = None
-        if "syn_only" in arms or "syn_then_real" in arms:
-            syn = train(det.model, syn_yaml, root / "syn_only", run_dir_name(0.0, seed), det.epochs, det, seed,
-                        tag=f"syn_only/s{seed}", on_epoch=on_epoch)
-            if "syn_only" in arms:
-                out.append(Trained("syn_only", 0.0, seed, syn.weights, syn.save_dir))
+        syn: Dict[float, Trained] = {}
         for fraction in study.fractions:
-            name = run_dir_name(fraction, seed)
+            sf = syn_only_fraction(cfg, fraction)
+            if ("syn_only" in arms or "syn_then_real" in arms) and sf not in syn:
+                syn[sf] = fit("syn_only", det.model, base_key, synthetic(fraction, seed), sf, seed, det.epochs)
+                if "syn_only" in arms:
+                    out.append(syn[sf])
             if "syn_then_real" in arms:
-                r = train(str(syn.weights), real.data_yaml(fraction, seed), root / "syn_then_real", name,
-                          det.finetune_epochs, det, seed, tag=f"syn_then_real/{name}", on_epoch=on_epoch)
-                out.append(Trained("syn_then_real", fraction, seed, r.weights, r.save_dir))
+                s = syn[sf]
+                out.append(fit("syn_then_real", str(s.weights), s.key, real.data_yaml(fraction, seed), fraction, seed,
+                               det.finetune_epochs))
             if "real_only" in arms:
-                r = train(det.model, real.data_yaml(fraction, seed), root / "real_only", name, det.finetune_epochs,
-                          det, seed, tag=f"real_only/{name}", on_epoch=on_epoch)
-                out.append(Trained("real_only", fraction, seed, r.weights, r.save_dir))
+                out.append(fit("real_only", det.model, base_key, real.data_yaml(fraction, seed), fraction, seed,
+                               det.finetune_epochs))
             if "mixed" in arms:
-                syn_train = syn_yaml.parent / "images" / "train"
+                syn_train = synthetic(fraction, seed).parent / "images" / "train"
                 data = real.data_yaml(fraction, seed, extra_train=[syn_train], tag="mixed")
-                r = train(det.model, data, root / "mixed", name, det.finetune_epochs, det, seed,
-                          tag=f"mixed/{name}", on_epoch=on_epoch)
-                out.append(Trained("mixed", fraction, seed, r.weights, r.save_dir))
+                out.append(fit("mixed", det.model, base_key, data, fraction, seed, det.finetune_epochs))
     return out
 
 
 def find_trained(cfg: IdgConfig, run_dir: Path) -> List[Trained]:
     """The trainings of ``cfg.study`` already on disk (for ``stages=[evaluate]``)."""
-    import json
-
     found, missing = [], []
     for seed in cfg.study.seeds:
         for arm in cfg.study.arms:
-            for fraction in ([0.0] if arm == "syn_only" else cfg.study.fractions):
+            fractions = cfg.study.fractions
+            if arm == "syn_only":
+                fractions = sorted({syn_only_fraction(cfg, f) for f in fractions})
+            for fraction in fractions:
                 save_dir = run_dir / "detect" / arm / run_dir_name(fraction, seed)
                 done = save_dir / "done.json"
                 if done.is_file():
-                    found.append(Trained(arm, fraction, seed, Path(json.loads(done.read_text())["weights"]), save_dir))
+                    info = json.loads(done.read_text())
+                    found.append(Trained(arm, fraction, seed, Path(info["weights"]), save_dir, info.get("key")))
                 else:
                     missing.append(str(save_dir))
     if missing:
@@ -110,10 +194,12 @@ def find_trained(cfg: IdgConfig, run_dir: Path) -> List[Trained]:
 
 
 def evaluate_arms(cfg: IdgConfig, trained: Sequence[Trained], real: PreparedReal) -> List[dict]:
-    """One row per training: its mAPs on the real val split."""
+    """One row per training: its mAPs on the real val split (Ultralytics' validator, ``last.pt``)."""
+    val_key = data_key(real.val_yaml, splits=("val",))
     rows = []
     for t in trained:
-        m = evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector)
+        key = _hash({"weights": t.key or str(t.weights), "val": val_key, "imgsz": cfg.detector.imgsz})
+        m = evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector, key=key)
         rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, **m, "weights": str(t.weights)})
         log.info("%-14s f=%-5g s=%d  mAP50=%.4f  mAP50-95=%.4f", t.arm, t.fraction, t.seed, m["map50"], m["map50_95"])
     return rows
@@ -137,7 +223,8 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Dict[str, Opti
 
 def summarize(rows: Sequence[dict]) -> List[dict]:
     """Per arm x fraction: mean and 95% CI of each metric over seeds, and the seed-paired difference to
-    ``real_only`` at the same fraction (``syn_only`` is compared with every fraction's baseline)."""
+    ``real_only`` at the same fraction (an arm at fraction 0, which saw no real image, is compared with
+    every fraction's baseline: ``delta_<metric>_vs_real_f<fraction>``)."""
     base = {(r["fraction"], r["seed"]): r for r in rows if r["arm"] == "real_only"}
     groups: Dict[tuple, List[dict]] = {}
     for r in rows:
@@ -148,11 +235,11 @@ def summarize(rows: Sequence[dict]) -> List[dict]:
         for metric in METRICS:
             entry[metric] = mean_ci([r[metric] for r in group])
             if arm != "real_only":
-                fractions = sorted({f for f, _ in base}) if arm == "syn_only" else [fraction]
+                fractions = sorted({f for f, _ in base}) if fraction == 0 else [fraction]
                 for f in fractions:
                     diffs = [r[metric] - base[(f, r["seed"])][metric] for r in group if (f, r["seed"]) in base]
                     if diffs:
-                        key = f"delta_{metric}" if arm != "syn_only" else f"delta_{metric}_vs_real_f{f:g}"
+                        key = f"delta_{metric}" if fraction != 0 else f"delta_{metric}_vs_real_f{f:g}"
                         entry[key] = mean_ci(diffs)
         out.append(entry)
     return out
@@ -180,20 +267,21 @@ def markdown_table(summary: Sequence[dict]) -> str:
 
 
 def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
-    """mAP vs real fraction, one line per arm with its CI band; ``syn_only`` as a horizontal band."""
+    """mAP vs real fraction, one line per arm with its CI band; an arm without real data (fraction 0) as a
+    horizontal band."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    fractions = sorted({e["fraction"] for e in summary if e["arm"] != "syn_only"}) or [1.0]
+    fractions = sorted({e["fraction"] for e in summary if e["fraction"] > 0}) or [1.0]
     for arm in sorted({e["arm"] for e in summary}):
         pts = sorted((e for e in summary if e["arm"] == arm), key=lambda e: e["fraction"])
-        if arm == "syn_only":
+        if pts[0]["fraction"] == 0:
             s = pts[0][metric]
             xs = [min(fractions), max(fractions)]
-            ax.plot(xs, [s["mean"]] * 2, linestyle="--", label="syn_only (no real data)")
+            ax.plot(xs, [s["mean"]] * 2, linestyle="--", label=f"{arm} (no real data)")
             if s["ci_low"] is not None:
                 ax.fill_between(xs, [s["ci_low"]] * 2, [s["ci_high"]] * 2, alpha=0.15)
             continue
@@ -233,7 +321,7 @@ def flat_metrics(summary: Sequence[dict]) -> Dict[str, float]:
     """``eval/<arm>/f<fraction>/<metric>`` -> mean (and ``.../delta_<metric>``), for metrics.json and sweeps."""
     out: Dict[str, float] = {}
     for e in summary:
-        prefix = f"eval/{e['arm']}" + ("" if e["arm"] == "syn_only" else f"/f{e['fraction']:g}")
+        prefix = f"eval/{e['arm']}" + ("" if e["fraction"] == 0 else f"/f{e['fraction']:g}")
         for key, stat in e.items():
             if isinstance(stat, dict) and "mean" in stat:
                 out[f"{prefix}/{key}"] = stat["mean"]
