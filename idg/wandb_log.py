@@ -492,6 +492,11 @@ class WandbLogger:
             return
         try:
             self.run.finish(exit_code=exit_code)
+            # finish() can return before wandb-core has flushed the run file; teardown waits for it, so the
+            # run dir is complete when the study returns (also between the jobs of a one-process sweep).
+            import wandb
+
+            wandb.teardown(exit_code=exit_code)
         except Exception as exc:  # noqa: BLE001
             log.warning("W&B finish failed: %s", exc)
         self.run = None

@@ -192,6 +192,7 @@ def test_online_without_server_logs_everything_offline_and_never_writes_secrets(
     assert len(warnings) == 1 and "not reachable" in warnings[0].getMessage()
 
     (run,) = offline_runs(run_dir)
+    assert "logger" in run.config, (run.config, sorted(p.name for p in run.dir.rglob("*")))
     assert run.config["logger"]["api_key"] == "***" and run.config["hub_token"] == "***"
     for path in (run_dir / "wandb").rglob("*"):
         if path.is_file():
