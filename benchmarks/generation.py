@@ -15,6 +15,7 @@ Both paint exactly the same boxes (idg's sampler with the same seeds). Prints im
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
@@ -69,7 +70,6 @@ def prototype(cfg, pipes, n: int) -> float:
 
     from idg.dataset import background_plan
     from idg.generate import plan_boxes
-    from idg.sampling import Box  # noqa: F401
 
     plan = background_plan(cfg.background.prompts, n)
     res, m, inp = cfg.generate.resolution, cfg.model, cfg.inpaint
@@ -106,46 +106,47 @@ def main() -> None:
     ap.add_argument("--resolution", type=int, default=256, help="image side (both arms)")
     ap.add_argument("--native", type=int, default=64, help="model native resolution: idg's crop size")
     ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3, help="alternating prototype/engine rounds; medians reported")
     ap.add_argument("--dataset", default="forest_fire")
     ap.add_argument("--model", choices=["tiny", "sdxl"], default="tiny")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
 
+    from idg.generate import plan_boxes
     from idg.models import load_pipelines
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model_dir = build_model(args.model, tmp / "model", args.device)
-        cfg = compose_config([
-            f"dataset={args.dataset}", "model=tiny", f"model.pretrained={model_dir}", "model.build_tiny=false",
-            f"model.resolution={args.resolution}", f"model.native_resolution={args.native}", f"model.device={args.device}",
-            f"model.dtype={'float16' if args.model == 'sdxl' else 'float32'}", f"generate.num_images={args.images}",
-            f"generate.batch_size={args.batch_size}", "generate.use_cache=false", f"generate.cache_dir={tmp}/cache",
-            "generate.progress=false", "stages=[generate]", "offline=true",
-        ])
+
+        def config(images: int, cache: str):
+            return compose_config([
+                f"dataset={args.dataset}", "model=tiny", f"model.pretrained={model_dir}", "model.build_tiny=false",
+                f"model.resolution={args.resolution}", f"model.native_resolution={args.native}",
+                f"model.device={args.device}", f"model.dtype={'float16' if args.model == 'sdxl' else 'float32'}",
+                f"generate.num_images={images}", f"generate.batch_size={args.batch_size}", "generate.use_cache=false",
+                f"generate.cache_dir={tmp}/{cache}", "generate.progress=false", "stages=[generate]", "offline=true",
+            ])
+
+        cfg = config(args.images, "cache")
         pipes = load_pipelines(cfg.model, offline=True, batch_invariant=str(cfg.generate.batch_invariant).lower())
-        objects = sum(len(__import__("idg.generate", fromlist=["plan_boxes"]).plan_boxes(cfg, i)[0]) for i in range(args.images))
+        objects = sum(len(plan_boxes(cfg, i)[0]) for i in range(args.images))
         # warm-up both paths once (first calls pay one-off allocation costs)
-        engine(compose_config([*cfg_overrides_for_warmup(cfg, model_dir, tmp, args)]), pipes, tmp / "warm")
+        engine(config(1, "cache-warm"), pipes, tmp / "warm")
         prototype(cfg, pipes, 1)
-        t_proto = prototype(cfg, pipes, args.images)
-        t_engine = engine(cfg, pipes, tmp / "run")
+        # Alternate the two so that load from other processes on a shared machine hits both alike.
+        t_proto, t_engine = [], []
+        for r in range(args.repeats):
+            t_proto.append(prototype(cfg, pipes, args.images))
+            t_engine.append(engine(cfg, pipes, tmp / f"run{r}"))
+    tp, te = statistics.median(t_proto), statistics.median(t_engine)
     print(f"machine: {machine()}")
     print(f"model={args.model} dataset={args.dataset} images={args.images} objects={objects} resolution={args.resolution} "
-          f"native={args.native} batch_size={args.batch_size} inpaint steps={cfg.inpaint.steps} strength={cfg.inpaint.strength}")
-    print(f"prototype loop : {args.images / t_proto:8.3f} images/s  ({t_proto:.1f} s)")
-    print(f"idg engine     : {args.images / t_engine:8.3f} images/s  ({t_engine:.1f} s)")
-    print(f"speed-up       : {t_proto / t_engine:8.2f}x")
-
-
-def cfg_overrides_for_warmup(cfg, model_dir, tmp, args):
-    return [
-        f"dataset={args.dataset}", "model=tiny", f"model.pretrained={model_dir}", "model.build_tiny=false",
-        f"model.resolution={args.resolution}", f"model.native_resolution={args.native}", f"model.device={args.device}",
-        f"model.dtype={'float16' if args.model == 'sdxl' else 'float32'}", "generate.num_images=1",
-        "generate.use_cache=false", f"generate.cache_dir={tmp}/cache-warm", "generate.progress=false",
-        "stages=[generate]", "offline=true",
-    ]
+          f"native={args.native} batch_size={args.batch_size} inpaint steps={cfg.inpaint.steps} strength={cfg.inpaint.strength} "
+          f"batch_invariant={cfg.generate.batch_invariant} repeats={args.repeats}")
+    print(f"prototype loop : {args.images / tp:8.3f} images/s  (median {tp:.1f} s; runs {', '.join(f'{t:.1f}' for t in t_proto)})")
+    print(f"idg engine     : {args.images / te:8.3f} images/s  (median {te:.1f} s; runs {', '.join(f'{t:.1f}' for t in t_engine)})")
+    print(f"speed-up       : {tp / te:8.2f}x  (per round: {', '.join(f'{a / b:.2f}' for a, b in zip(t_proto, t_engine))})")
 
 
 if __name__ == "__main__":

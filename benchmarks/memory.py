@@ -9,7 +9,6 @@ RSS; the engine streams images to disk, so the peak should stay flat (target: wi
 from __future__ import annotations
 
 import argparse
-import resource
 import subprocess
 import sys
 import tempfile

@@ -195,12 +195,9 @@ def format_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def plot(runs: Sequence[Run], keys: Sequence[str], metric: str, path: Path) -> Path:
     """``metric`` against each swept key (one panel per key; categorical keys on an ordered axis); with no
     swept key, one bar per run."""
-    import matplotlib
+    from idg.report import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from idg.atomic import atomic_write_bytes
+    plt = pyplot()
 
     panels = list(keys) or [None]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), dpi=120, squeeze=False)
@@ -225,10 +222,7 @@ def plot(runs: Sequence[Run], keys: Sequence[str], metric: str, path: Path) -> P
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_figure(fig, path)
 
 
 # ------------------------------------------------------------------------------------ W&B

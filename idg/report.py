@@ -105,6 +105,24 @@ def write_sample_grid(run_dir: Path, root: Path, records: Sequence[dict], names:
     return atomic_write_bytes(run_dir / "samples.png", buf.getvalue())
 
 
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (no display needed; safe in workers and CI)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, path: Path) -> Path:
+    """Render ``fig`` to PNG and write it atomically to ``path``; closes the figure."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    pyplot().close(fig)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
 def write_metrics(run_dir: Path, metrics: Dict[str, Any]) -> Path:
     """``metrics.json``: merged with what earlier attempts of this run wrote."""
     path = run_dir / "metrics.json"

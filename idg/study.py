@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from idg.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from idg.atomic import atomic_write_json, atomic_write_text
 from idg.config import DetectorConfig, IdgConfig
 from idg.detect import EpochCallback, evaluate, train
 from idg.errors import DataError
@@ -269,10 +269,9 @@ def markdown_table(summary: Sequence[dict]) -> str:
 def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
     """mAP vs real fraction, one line per arm with its CI band; an arm without real data (fraction 0) as a
     horizontal band."""
-    import matplotlib
+    from idg.report import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     fractions = sorted({e["fraction"] for e in summary if e["fraction"] > 0}) or [1.0]
@@ -296,10 +295,7 @@ def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_figure(fig, path)
 
 
 def write_results(run_dir: Path, rows: Sequence[dict], metric: str) -> List[dict]:
