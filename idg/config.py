@@ -320,8 +320,14 @@ class StudyConfig:
     fractions: List[float] = _help("shares of the real train split to use (deterministic subsets)", default_factory=lambda: [1.0])
     seeds: List[int] = _help("training seeds (and subset seeds); >= 2 gives confidence intervals", default_factory=lambda: [0])
     metric: str = _help("main metric returned to sweepers: map50 | map50_95", "map50_95")
+    reuse: List[str] = _help("run dirs of other studies: a training there with the same key (same init, data and "
+                             "settings, e.g. a shared real_only baseline) is copied instead of retrained",
+                             default_factory=list)
 
     def __post_init__(self) -> None:
+        for d in self.reuse:
+            if not os.path.isdir(os.path.join(os.path.expanduser(d), "detect")):
+                raise ConfigError(f"study.reuse: {d} is not a study run dir (it has no detect/ folder)")
         unknown = [a for a in self.arms if a not in ARMS]
         if unknown or not self.arms:
             raise ConfigError(f"study.arms={list(self.arms)}: choose from {', '.join(ARMS)}")

@@ -17,7 +17,7 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Sequence
 
 from idg.atomic import atomic_write_json
 from idg.config import DetectorConfig
@@ -121,6 +121,28 @@ def _scalar_metrics(trainer) -> Dict[str, float]:
     return metrics
 
 
+def _reuse_training(save_dir: Path, key: str, candidates: Sequence[Path]) -> Optional[Path]:
+    """Copy the first finished training among ``candidates`` whose key is ``key`` to ``save_dir``; its
+    done.json is written last (through a temp dir and a rename), pointing at the copied weights."""
+    for cand in candidates:
+        done = cand / "done.json"
+        if not done.is_file():
+            continue
+        info = json.loads(done.read_text())
+        if info.get("key") != key:
+            continue
+        tmp = save_dir.with_name(save_dir.name + ".reuse-tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(cand, tmp, ignore=shutil.ignore_patterns("done.json"))
+        weights = Path(info["weights"])
+        info["weights"] = str(save_dir / weights.relative_to(cand)) if weights.is_relative_to(cand) else str(weights)
+        info["reused_from"] = str(cand)
+        atomic_write_json(tmp / "done.json", info)
+        tmp.rename(save_dir)
+        return cand
+    return None
+
+
 def train(
     init: str,
     data: Path,
@@ -133,11 +155,13 @@ def train(
     on_epoch: Optional[EpochCallback] = None,
     key: Optional[str] = None,
     overwrite: bool = False,
+    reuse: Sequence[Path] = (),
 ) -> TrainResult:
     """Train ``init`` (a .yaml or .pt) on ``data`` for ``epochs``; skipped when already done.
 
     ``key`` identifies what the training depends on (data, init, settings); a finished training with another
     key raises RunDirError, or is deleted and redone with ``overwrite``, so stale weights are never reused.
+    A finished training in one of the ``reuse`` dirs with the same key is copied here instead of retrained.
     """
     save_dir = Path(project) / name
     done = save_dir / "done.json"
@@ -154,6 +178,11 @@ def train(
         log.warning("overwrite=true: %s was trained on other data or settings, retraining", tag)
     if save_dir.exists():  # an interrupted (or replaced) training: start it again from its init
         shutil.rmtree(save_dir)
+    if key is not None:
+        reused = _reuse_training(save_dir, key, reuse)
+        if reused is not None:
+            log.info("%s: same training found in %s, copied", tag, reused)
+            return TrainResult(Path(json.loads(done.read_text())["weights"]), save_dir, True)
     from ultralytics import YOLO
 
     ensure_fonts()

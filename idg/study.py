@@ -135,7 +135,8 @@ def train_arms(
         name = run_dir_name(fraction, seed)
         key = training_key(init_key, data, epochs, seed, det)
         r = train(init, data, root / arm, name, epochs, det, seed, tag=f"{arm}/{name}", on_epoch=on_epoch,
-                  key=key, overwrite=cfg.overwrite)
+                  key=key, overwrite=cfg.overwrite,
+                  reuse=[Path(d).expanduser() / "detect" / arm / name for d in study.reuse])
         return Trained(arm, fraction, seed, r.weights, r.save_dir, key)
 
     def synthetic(fraction: float, seed: int) -> Path:

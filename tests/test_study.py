@@ -150,6 +150,34 @@ def test_a_finished_training_with_other_inputs_is_not_reused(tmp_path):
     assert (save / "done.json").is_file()  # nothing deleted without overwrite=true
 
 
+def test_a_training_of_another_study_with_the_same_key_is_copied(tmp_path):
+    """study.reuse: a finished training elsewhere with the same key is copied (weights repointed), one with
+    another key is not, and a dir that is not a study is a config error."""
+    from idg.config import DetectorConfig
+    from idg.detect import train
+    from idg.errors import ConfigError
+
+    other = tmp_path / "other" / "detect" / "real_only" / "f1_s0"
+    (other / "weights").mkdir(parents=True)
+    (other / "weights" / "last.pt").write_bytes(b"weights")
+    (other / "done.json").write_text(json.dumps({"weights": str(other / "weights" / "last.pt"), "key": "k1"}))
+    here = tmp_path / "here" / "detect" / "real_only"
+    det = DetectorConfig()
+    got = train("yolov8n.yaml", tmp_path / "d.yaml", here, "f1_s0", 1, det, 0, tag="t", key="k1", reuse=[other])
+    assert got.skipped and got.weights == here / "f1_s0" / "weights" / "last.pt"
+    assert got.weights.read_bytes() == b"weights"
+    done = json.loads((here / "f1_s0" / "done.json").read_text())
+    assert done["key"] == "k1" and done["reused_from"] == str(other)
+    assert not list(here.glob("*.reuse-tmp"))
+
+    from idg.detect import _reuse_training
+
+    assert _reuse_training(tmp_path / "x" / "f1_s0", "k2", [other]) is None  # another key: trained, not copied
+    assert make_config(["real=fire8_mini", "study.reuse=[" + str(tmp_path / "other") + "]"]).study.reuse == [str(tmp_path / "other")]
+    with pytest.raises(ConfigError, match="study.reuse"):
+        make_config(["real=fire8_mini", "study.reuse=[" + str(tmp_path) + "]"])
+
+
 # ------------------------------------------------------------------------------------ bad real data
 
 
