@@ -1,0 +1,134 @@
+"""Verifiers: a second opinion on whether a painted object is what its label says.
+
+The change-based check of :mod:`idg.quality` knows *that* something was painted and where, not *what*. A
+verifier scores each object's crop against its class:
+
+- ``clip``: cosine similarity of CLIP's image embedding of the crop and text embedding of the class prompt
+  (a hub id or a local ``save_pretrained`` dir with model, tokenizer and image processor);
+- ``detector``: the best confidence a YOLO model (``.pt``, or ``.yaml`` for random-init tests) gives the
+  class on the crop (any class when the model does not know the class name).
+
+``verify=none`` and ``verify=diff`` build no model. :func:`check_verifier` runs with the other start-up
+checks, so a missing model path fails before any weights load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import List, Optional, Protocol, Sequence
+
+import numpy as np
+
+from idg.config import VerifyConfig
+from idg.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+
+class Verifier(Protocol):
+    def __call__(self, crops: Sequence[np.ndarray], classes: Sequence[str], prompts: Sequence[str]) -> List[float]:
+        """One score per crop (higher: more like its class)."""
+
+
+def check_verifier(cfg: VerifyConfig, offline: bool) -> None:
+    """Fail fast when the verifier's model cannot be had (a missing local path, or a hub id not cached offline)."""
+    if cfg.name == "clip":
+        from idg.models import is_local_path
+
+        path = Path(os.path.expanduser(cfg.model))
+        if is_local_path(cfg.model):
+            if not (path / "config.json").is_file():
+                raise ModelLoadError(
+                    f"verify.model={cfg.model}: no CLIP model there (no config.json); pass a CLIP hub id or a local "
+                    f"save_pretrained dir, or verify=diff"
+                )
+            return
+        if offline or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+            from huggingface_hub import try_to_load_from_cache
+
+            if not isinstance(try_to_load_from_cache(cfg.model, "config.json"), str):
+                raise ModelLoadError(
+                    f"verify.model={cfg.model} is not in the local Hugging Face cache and this run is offline; pass a "
+                    f"local CLIP dir, or verify=diff"
+                )
+    elif cfg.name == "detector":
+        from idg.detect import check_detector_model
+
+        try:
+            check_detector_model(cfg.model, offline)
+        except ModelLoadError as exc:
+            raise ModelLoadError(str(exc).replace("detector.model", "verify.model", 1)) from None
+
+
+class ClipVerifier:
+    """CLIP image-text cosine similarity in [-1, 1]."""
+
+    def __init__(self, model: str, device: str = "cpu", offline: bool = False):
+        import torch
+        from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+
+        local = os.path.expanduser(model)
+        src = local if Path(local).is_dir() else model
+        kwargs = {"local_files_only": True} if offline else {}
+        try:
+            self.model = CLIPModel.from_pretrained(src, **kwargs).to(device).eval()
+            self.tokenizer = AutoTokenizer.from_pretrained(src, **kwargs)
+            self.processor = AutoImageProcessor.from_pretrained(src, **kwargs)
+        except OSError as exc:
+            raise ModelLoadError(f"verify.model={model}: cannot load a CLIP model ({str(exc).splitlines()[0]})") from None
+        self.device = device
+        self._torch = torch
+
+    def __call__(self, crops: Sequence[np.ndarray], classes: Sequence[str], prompts: Sequence[str]) -> List[float]:
+        if not crops:
+            return []
+        torch = self._torch
+        from PIL import Image
+
+        pixels = self.processor(images=[Image.fromarray(c) for c in crops], return_tensors="pt")["pixel_values"]
+        text = self.tokenizer(list(prompts), padding=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            out = self.model(input_ids=text["input_ids"].to(self.device), attention_mask=text["attention_mask"].to(self.device),
+                             pixel_values=pixels.to(self.device))
+            img = torch.nn.functional.normalize(out.image_embeds.float(), dim=-1)
+            txt = torch.nn.functional.normalize(out.text_embeds.float(), dim=-1)
+            sims = (img * txt).sum(dim=-1)
+        return [float(s) for s in sims.cpu()]
+
+
+class DetectorVerifier:
+    """The best confidence of a YOLO model for the object's class on its crop."""
+
+    def __init__(self, model: str, device: str = "cpu", imgsz: int = 320):
+        from ultralytics import YOLO
+
+        self.model = YOLO(os.path.expanduser(model) if model.endswith(".pt") else model)
+        self.device = device
+        self.imgsz = imgsz
+
+    def __call__(self, crops: Sequence[np.ndarray], classes: Sequence[str], prompts: Sequence[str]) -> List[float]:
+        if not crops:
+            return []
+        names = {str(v).lower(): int(k) for k, v in (self.model.names or {}).items()}
+        # Ultralytics reads numpy images as BGR.
+        results = self.model.predict([np.ascontiguousarray(c[..., ::-1]) for c in crops], conf=0.001, imgsz=self.imgsz,
+                                     device=self.device, verbose=False)
+        scores = []
+        for res, cls in zip(results, classes):
+            conf = res.boxes.conf.cpu().numpy() if res.boxes is not None else np.zeros(0)
+            ids = res.boxes.cls.cpu().numpy().astype(int) if res.boxes is not None else np.zeros(0, int)
+            if cls.lower() in names:
+                conf = conf[ids == names[cls.lower()]]
+            scores.append(float(conf.max()) if len(conf) else 0.0)
+        return scores
+
+
+def build_verifier(cfg: VerifyConfig, offline: bool = False) -> Optional[Verifier]:
+    """The verifier model of ``cfg``, or None for ``none`` and ``diff`` (no model)."""
+    if cfg.name == "clip":
+        return ClipVerifier(cfg.model, cfg.device, offline)
+    if cfg.name == "detector":
+        return DetectorVerifier(cfg.model, cfg.device)
+    return None
