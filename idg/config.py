@@ -295,7 +295,7 @@ class QualityConfig:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ConfigError(f"quality.max_attempts={self.max_attempts} must be >= 1")
+            raise ConfigError(f"quality.max_attempts must be >= 1 (got {self.max_attempts})")
         for key in ("min_changed_fraction", "min_iou", "component_fraction", "shortcut_conf"):
             if not 0.0 <= getattr(self, key) <= 1.0:
                 raise ConfigError(f"quality.{key} must be in [0, 1] (got {getattr(self, key)})")
