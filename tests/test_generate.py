@@ -48,6 +48,8 @@ def test_export_layout_labels_and_coco(reference):
     assert result.complete and result.stats.images == 6
     records = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
     assert [r["index"] for r in records] == list(range(6))
+    # default artifact thresholds do not reject the tiny model's noise backgrounds
+    assert all(r["background"]["rejected_attempts"] == [] and r["background"]["artifact"] is None for r in records)
     assert {r["split"] for r in records} == {"train", "val"}
     coco = COCO(str(root / "annotations.json"))
     assert len(coco.getImgIds()) == 6
