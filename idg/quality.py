@@ -181,7 +181,7 @@ def quality_metrics(records: Sequence[dict]) -> Dict[str, float]:
     ``quality/box_iou_mean`` (requested vs final box) and ``quality/reject_rate`` (rejected / all objects);
     ``quality/retry_rate`` (objects that needed more than one attempt); ``quality/artifact_<reason>``
     (rejected background attempts) and ``quality/artifact_unresolved`` (images kept with an artifact
-    after the last attempt).
+    after the last attempt). Means over no object are left out.
     """
     accepted = [o for r in records for o in r.get("objects") or []]
     rejected = [o for r in records for o in r.get("rejected") or []]
@@ -202,4 +202,6 @@ def quality_metrics(records: Sequence[dict]) -> Dict[str, float]:
             1 for r in records for a in (r.get("background") or {}).get("rejected_attempts") or [] if a.get("reason") == reason
         )
     out["quality/artifact_unresolved"] = sum(1 for r in records if (r.get("background") or {}).get("artifact"))
-    return out
+    # A mean of nothing (no accepted object) is left out rather than written as null: loggers and sweepers
+    # expect numbers.
+    return {k: v for k, v in out.items() if v is not None}

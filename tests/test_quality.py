@@ -231,6 +231,7 @@ def test_objects_that_never_appear_are_rejected_listed_and_undone(tmp_path):
             assert (root / o["crop"]).is_file()
     metrics = quality_metrics(result.records)
     assert metrics["quality/reject_rate"] == 1.0 and metrics["quality/objects_accepted"] == 0
+    assert "quality/seam_score_mean" not in metrics and "quality/box_iou_mean" not in metrics  # no null metrics
 
 
 def test_retries_do_not_depend_on_the_batch_size(tmp_path):
