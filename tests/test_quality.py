@@ -381,3 +381,13 @@ def test_shortcut_fires_counts_boxes_hit_at_iou_half():
     assert fires([[11, 11, 20, 20]], boxes) == 1
     assert fires([[11, 11, 20, 20], [50, 50, 10, 10]], boxes) == 2
     assert fires([[40, 40, 30, 30]], boxes) == 0  # IoU 100/900 with the second box
+
+
+def test_blend_sweep_composes_over_all_blend_modes():
+    from omegaconf import OmegaConf
+
+    from conftest import CONF
+
+    assert compose(["experiment=sweep_blend"]).inpaint.blend == "feather"  # composes; the sweep varies it
+    params = OmegaConf.load(CONF / "experiment" / "sweep_blend.yaml").hydra.sweeper.params
+    assert params["inpaint.blend"].split(",") == ["none", "feather", "gaussian", "poisson"]
