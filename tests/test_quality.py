@@ -242,8 +242,42 @@ def test_retries_do_not_depend_on_the_batch_size(tmp_path):
     out = {}
     for bs in (1, 3, 4):
         cfg = fake_config(tmp_path, f"generate.batch_size={bs}", "generate.num_images=5")
-        out[bs] = files(run_fake(cfg, tmp_path / f"b{bs}" / "run").layout.root)
+        s = lambda i: derive_seed(cfg.generate.seed, "background", i)  # noqa: E731
+        # image 1 black at first, image 3 a copy of image 2, image 4 a copy of image 1's retry
+        special = {s(1): np.zeros((SIDE, SIDE, 3), np.float32), s(3): texture(s(2) % 10_000),
+                   s(4): texture(derive_seed(cfg.generate.seed, "background", 1, 1) % 10_000)}
+        result = run_fake(cfg, tmp_path / f"b{bs}" / "run", FakePipes(special))
+        reasons = {r["index"]: [a["reason"] for a in r["background"]["rejected_attempts"]] for r in result.records}
+        assert reasons == {0: [], 1: ["black"], 2: [], 3: ["duplicate"], 4: ["duplicate"]}
+        out[bs] = files(result.layout.root)
     assert out[1] == out[3] == out[4]
+
+
+def test_a_resumed_run_still_finds_duplicates_of_finished_images(tmp_path, monkeypatch):
+    from idg.generate import Engine
+
+    def files(root):
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and p.name != "generation.json"}
+
+    cfg = fake_config(tmp_path, "generate.batch_size=1", "generate.num_images=4")
+    special = {derive_seed(cfg.generate.seed, "background", 3): texture(derive_seed(cfg.generate.seed, "background", 0) % 10_000)}
+    expected = files(run_fake(cfg, tmp_path / "full", FakePipes(special)).layout.root)
+    real_write = Engine.write
+
+    def dying_write(self, index, image, rec):
+        if index == 2:
+            raise KeyboardInterrupt
+        real_write(self, index, image, rec)
+
+    monkeypatch.setattr(Engine, "write", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        run_fake(cfg, tmp_path / "resumed", FakePipes(special))
+    monkeypatch.setattr(Engine, "write", real_write)
+    result = run_fake(cfg, tmp_path / "resumed", FakePipes(special))
+    assert result.stats.images_skipped == 2
+    assert result.records[3]["background"]["rejected_attempts"][0]["duplicate_of"] == 0
+    assert files(result.layout.root) == expected
 
 
 def test_black_nan_and_duplicate_backgrounds_are_regenerated_and_listed(tmp_path):
