@@ -425,3 +425,13 @@ def test_blend_sweep_composes_over_all_blend_modes():
     assert compose(["experiment=sweep_blend"]).inpaint.blend == "feather"  # composes; the sweep varies it
     params = OmegaConf.load(CONF / "experiment" / "sweep_blend.yaml").hydra.sweeper.params
     assert params["inpaint.blend"].split(",") == ["none", "feather", "gaussian", "poisson"]
+
+
+def test_study_start_up_checks_the_verifier_model_before_anything_loads(tmp_path):
+    from idg.pipeline import check_inputs
+
+    cfg = make_config(["experiment=smoke", "stages=[generate]", "real=none", "verify=clip",
+                       f"verify.model={tmp_path}/no-clip"])
+    with pytest.raises(ModelLoadError, match="verify.model"):
+        check_inputs(cfg, tmp_path / "run")
+    assert not (tmp_path / "run" / "dataset").exists()
