@@ -327,6 +327,8 @@ class VerifyConfig:
     min_score: float = _help("reject an object whose verifier score is below this (clip: cosine similarity in "
                              "[-1, 1]; detector: confidence in [0, 1])", 0.0)
     device: str = _help("cpu | cuda | cuda:N for the verifier model", "cpu")
+    use_box: bool = _help("detector: label the detector's best box for the class (inside the requested box) "
+                          "instead of the box of the changed pixels", False)
 
     def __post_init__(self) -> None:
         if self.name not in VERIFIERS:
@@ -337,6 +339,8 @@ class VerifyConfig:
             raise ConfigError(f"verify.model={self.model!r} must be a YOLO .pt checkpoint or model .yaml for verify=detector")
         if not -1.0 <= self.min_score <= 1.0:
             raise ConfigError(f"verify.min_score must be in [-1, 1] (got {self.min_score})")
+        if self.use_box and self.name != "detector":
+            raise ConfigError(f"verify.use_box=true needs verify=detector (a verifier that locates objects), not {self.name}")
 
 
 # --------------------------------------------------------------------------------------------- detection

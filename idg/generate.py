@@ -45,8 +45,8 @@ from idg.export import SPLITS, Layout, finalize, yolo_lines
 from idg.blend import seam_score, shape_mask
 from idg.inpaint import InpaintJob, inpaint_batch, schedule_rounds
 from idg.models import Pipelines
-from idg.quality import (ObjectCheck, artifact_reason, check_object, clean_float, crop_around, duplicate_of,
-                         phash)
+from idg.quality import (ObjectCheck, artifact_reason, box_iou, check_object, clean_float, clip_box, crop_around,
+                         crop_bounds, duplicate_of, phash)
 from idg.sampling import Box, class_ranges, sample_boxes
 from idg.seeds import derive_seed, rng_for
 
@@ -391,7 +391,12 @@ class Engine:
                     for k in chunk:
                         i, j = k
                         check, region = checks[k]
-                        score = scores.get(k)
+                        score, located = scores.get(k, (None, None))
+                        if located is not None:  # verify.use_box: the verifier's box is the label
+                            b = boxes[i][j]
+                            iou = box_iou(located, (b.x, b.y, b.w, b.h))
+                            why = f"box_iou {iou:.3f} < {q.min_iou:g}" if iou < q.min_iou else None
+                            check = ObjectCheck(located, check.changed_fraction, iou, why)
                         reason = check.reject_reason
                         if reason is None and score is not None and score < self.cfg.verify.min_score:
                             reason = f"verify_score {score:.3f} < {self.cfg.verify.min_score:g}"
@@ -417,16 +422,29 @@ class Engine:
         return outcomes
 
     def verify(self, images: Dict[int, np.ndarray], boxes: Dict[int, List[Box]],
-               checks: Dict[Tuple[int, int], ObjectCheck]) -> Dict[Tuple[int, int], float]:
-        """Verifier scores of the objects that passed the change check, one batched call (empty without one)."""
+               checks: Dict[Tuple[int, int], ObjectCheck]) -> Dict[Tuple[int, int], Tuple[float, Optional[tuple]]]:
+        """Verifier scores of the objects that passed the change check, one batched call (empty without one),
+        each with the verifier's box in image pixels (inside the requested box) when ``verify.use_box``."""
         verifier = self.verifier
         if verifier is None or not checks:
             return {}
         keys = sorted(checks)
-        crops = [crop_around(images[i], checks[(i, j)].box, pad=0.1) for i, j in keys]
         names = [self.cfg.class_names[boxes[i][j].cls] for i, j in keys]
+        if self.cfg.verify.use_box:
+            # The detector looks at the requested box with context, so it can find the object's full extent.
+            requested = {(i, j): (boxes[i][j].x, boxes[i][j].y, boxes[i][j].w, boxes[i][j].h) for i, j in keys}
+            bounds = {k: crop_bounds(images[k[0]].shape, requested[k]) for k in keys}
+            crops = [images[k[0]][bounds[k][1] : bounds[k][3], bounds[k][0] : bounds[k][2]] for k in keys]
+            out = {}
+            for k, (score, box) in zip(keys, verifier.locate(crops, names)):
+                placed = None
+                if box is not None:
+                    placed = clip_box((box[0] + bounds[k][0], box[1] + bounds[k][1], box[2], box[3]), requested[k])
+                out[k] = (score, placed)
+            return out
+        crops = [crop_around(images[i], checks[(i, j)].box, pad=0.1) for i, j in keys]
         prompts = [self.object_prompt(boxes[i][j].cls) for i, j in keys]
-        return dict(zip(keys, verifier(crops, names, prompts)))
+        return {k: (score, None) for k, score in zip(keys, verifier(crops, names, prompts))}
 
     # -- records
 
@@ -448,7 +466,8 @@ class Engine:
                 "class_id": b.cls,
                 "prompt": self.object_prompt(b.cls),
                 "requested_box": [b.x, b.y, b.w, b.h],
-                "box": final if status == "rejected" or final is not None else [b.x, b.y, b.w, b.h],
+                # the label: the re-estimated box (None for a rejected object where nothing changed)
+                "box": final if final is not None or status == "rejected" else [b.x, b.y, b.w, b.h],
                 "seed": out.get("seed", self.object_seed(index, j)),
                 "window": [win.x, win.y, win.w, win.h] if win is not None and hasattr(win, "x") else None,
                 "status": status,

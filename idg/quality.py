@@ -106,14 +106,29 @@ def check_object(before: np.ndarray, after: np.ndarray, requested: BoxT, region:
     return ObjectCheck(box, fraction, iou, reason)
 
 
+def crop_bounds(shape: Sequence[int], box: BoxT, pad: float = 0.25) -> BoxT:
+    """``(x0, y0, x1, y1)`` of the box with ``pad`` x its size of context on each side, clipped to the image."""
+    x, y, w, h = box
+    H, W = shape[:2]
+    px, py = int(round(w * pad)), int(round(h * pad))
+    return max(0, x - px), max(0, y - py), min(W, x + w + px), min(H, y + h + py)
+
+
 def crop_around(image: np.ndarray, box: BoxT, pad: float = 0.25) -> np.ndarray:
     """The box with ``pad`` x its size of context on each side (clipped to the image), for inspection."""
-    x, y, w, h = box
-    H, W = image.shape[:2]
-    px, py = int(round(w * pad)), int(round(h * pad))
-    x0, y0 = max(0, x - px), max(0, y - py)
-    x1, y1 = min(W, x + w + px), min(H, y + h + py)
+    x0, y0, x1, y1 = crop_bounds(image.shape, box, pad)
     return image[y0:y1, x0:x1].copy()
+
+
+def clip_box(box: Sequence[float], inside: BoxT) -> Optional[BoxT]:
+    """``box`` (``x, y, w, h``, floats allowed) rounded outwards and cut to ``inside``; None when they miss."""
+    x0 = max(int(math.floor(box[0])), inside[0])
+    y0 = max(int(math.floor(box[1])), inside[1])
+    x1 = min(int(math.ceil(box[0] + box[2])), inside[0] + inside[2])
+    y1 = min(int(math.ceil(box[1] + box[3])), inside[1] + inside[3])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1 - x0, y1 - y0
 
 
 # ------------------------------------------------------------------------------------ backgrounds

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import List, Optional, Protocol, Sequence
+from typing import List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
@@ -109,20 +109,33 @@ class DetectorVerifier:
         self.imgsz = imgsz
 
     def __call__(self, crops: Sequence[np.ndarray], classes: Sequence[str], prompts: Sequence[str]) -> List[float]:
+        return [score for score, _ in self.locate(crops, classes)]
+
+    def locate(self, crops: Sequence[np.ndarray], classes: Sequence[str]) -> List[Tuple[float, Optional[Tuple[float, float, float, float]]]]:
+        """Per crop: the best confidence for its class and that detection's ``(x, y, w, h)`` in crop pixels."""
         if not crops:
             return []
         names = {str(v).lower(): int(k) for k, v in (self.model.names or {}).items()}
         # Ultralytics reads numpy images as BGR.
         results = self.model.predict([np.ascontiguousarray(c[..., ::-1]) for c in crops], conf=0.001, imgsz=self.imgsz,
                                      device=self.device, verbose=False)
-        scores = []
+        out = []
         for res, cls in zip(results, classes):
-            conf = res.boxes.conf.cpu().numpy() if res.boxes is not None else np.zeros(0)
-            ids = res.boxes.cls.cpu().numpy().astype(int) if res.boxes is not None else np.zeros(0, int)
+            if res.boxes is None or len(res.boxes) == 0:
+                out.append((0.0, None))
+                continue
+            conf = res.boxes.conf.cpu().numpy()
+            xyxy = res.boxes.xyxy.cpu().numpy()
             if cls.lower() in names:
-                conf = conf[ids == names[cls.lower()]]
-            scores.append(float(conf.max()) if len(conf) else 0.0)
-        return scores
+                keep = res.boxes.cls.cpu().numpy().astype(int) == names[cls.lower()]
+                conf, xyxy = conf[keep], xyxy[keep]
+            if not len(conf):
+                out.append((0.0, None))
+                continue
+            best = int(conf.argmax())
+            x0, y0, x1, y1 = (float(v) for v in xyxy[best])
+            out.append((float(conf[best]), (x0, y0, x1 - x0, y1 - y0)))
+        return out
 
 
 def build_verifier(cfg: VerifyConfig, offline: bool = False) -> Optional[Verifier]:

@@ -435,3 +435,32 @@ def test_study_start_up_checks_the_verifier_model_before_anything_loads(tmp_path
     with pytest.raises(ModelLoadError, match="verify.model"):
         check_inputs(cfg, tmp_path / "run")
     assert not (tmp_path / "run" / "dataset").exists()
+
+
+def test_a_locating_verifier_can_give_the_label_box(tmp_path, monkeypatch):
+    from idg.generate import Engine
+    from idg.quality import clip_box, crop_bounds
+
+    class Locator:
+        """Finds the object in the middle 60% of each crop, with confidence 0.9."""
+
+        def locate(self, crops, classes):
+            return [(0.9, (0.2 * c.shape[1], 0.2 * c.shape[0], 0.6 * c.shape[1], 0.6 * c.shape[0])) for c in crops]
+
+        def __call__(self, crops, classes, prompts):
+            return [s for s, _ in self.locate(crops, classes)]
+
+    monkeypatch.setattr(Engine, "verifier", property(lambda self: Locator()))
+    cfg = fake_config(tmp_path, "verify=detector", "verify.model=yolov8n.yaml", "verify.use_box=true",
+                      "verify.min_score=0.5", "generate.num_images=2")
+    result = run_fake(cfg, tmp_path / "run", painter=square_painter(cfg, blank_attempts=()))
+    objects = [o for r in result.records for o in r["objects"]]
+    assert objects and not any(r["rejected"] for r in result.records)
+    for o in objects:
+        req = tuple(o["requested_box"])
+        x0, y0, x1, y1 = crop_bounds((SIDE, SIDE), req)
+        w, h = x1 - x0, y1 - y0
+        assert o["box"] == list(clip_box((x0 + 0.2 * w, y0 + 0.2 * h, 0.6 * w, 0.6 * h), req))
+        assert o["verify_score"] == 0.9 and o["box_iou"] == pytest.approx(box_iou(o["box"], req), abs=1e-3)
+    with pytest.raises(ConfigError, match="verify.use_box"):
+        make_config(["verify=diff", "verify.use_box=true", "stages=[generate]"])
