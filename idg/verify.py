@@ -59,7 +59,7 @@ def check_verifier(cfg: VerifyConfig, offline: bool) -> None:
         try:
             check_detector_model(cfg.model, offline)
         except ModelLoadError as exc:
-            raise ModelLoadError(str(exc).replace("detector.model", "verify.model", 1)) from None
+            raise ModelLoadError(str(exc).replace("detector.model", "verify.model")) from None
 
 
 class ClipVerifier:
