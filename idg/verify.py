@@ -87,15 +87,19 @@ class ClipVerifier:
         torch = self._torch
         from PIL import Image
 
-        pixels = self.processor(images=[Image.fromarray(c) for c in crops], return_tensors="pt")["pixel_values"]
-        text = self.tokenizer(list(prompts), padding=True, truncation=True, return_tensors="pt")
-        with torch.inference_mode():
-            out = self.model(input_ids=text["input_ids"].to(self.device), attention_mask=text["attention_mask"].to(self.device),
-                             pixel_values=pixels.to(self.device))
-            img = torch.nn.functional.normalize(out.image_embeds.float(), dim=-1)
-            txt = torch.nn.functional.normalize(out.text_embeds.float(), dim=-1)
-            sims = (img * txt).sum(dim=-1)
-        return [float(s) for s in sims.cpu()]
+        scores = []
+        # One crop per forward pass: a score must not depend on which other objects shared its batch (CPU
+        # kernels round differently with the batch size), or a threshold decision could change with it.
+        for crop, prompt in zip(crops, prompts):
+            pixels = self.processor(images=[Image.fromarray(crop)], return_tensors="pt")["pixel_values"]
+            text = self.tokenizer([prompt], padding=True, truncation=True, return_tensors="pt")
+            with torch.inference_mode():
+                out = self.model(input_ids=text["input_ids"].to(self.device),
+                                 attention_mask=text["attention_mask"].to(self.device), pixel_values=pixels.to(self.device))
+                img = torch.nn.functional.normalize(out.image_embeds.float(), dim=-1)
+                txt = torch.nn.functional.normalize(out.text_embeds.float(), dim=-1)
+                scores.append(float((img * txt).sum()))
+        return scores
 
 
 class DetectorVerifier:
@@ -116,11 +120,11 @@ class DetectorVerifier:
         if not crops:
             return []
         names = {str(v).lower(): int(k) for k, v in (self.model.names or {}).items()}
-        # Ultralytics reads numpy images as BGR.
-        results = self.model.predict([np.ascontiguousarray(c[..., ::-1]) for c in crops], conf=0.001, imgsz=self.imgsz,
-                                     device=self.device, verbose=False)
         out = []
-        for res, cls in zip(results, classes):
+        for crop, cls in zip(crops, classes):
+            # One crop per call (a result must not depend on its batch); Ultralytics reads numpy images as BGR.
+            res = self.model.predict(np.ascontiguousarray(crop[..., ::-1]), conf=0.001, imgsz=self.imgsz,
+                                     device=self.device, verbose=False)[0]
             if res.boxes is None or len(res.boxes) == 0:
                 out.append((0.0, None))
                 continue

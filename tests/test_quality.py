@@ -464,3 +464,13 @@ def test_a_locating_verifier_can_give_the_label_box(tmp_path, monkeypatch):
         assert o["verify_score"] == 0.9 and o["box_iou"] == pytest.approx(box_iou(o["box"], req), abs=1e-3)
     with pytest.raises(ConfigError, match="verify.use_box"):
         make_config(["verify=diff", "verify.use_box=true", "stages=[generate]"])
+
+
+def test_clip_scores_do_not_depend_on_the_batch(tiny_clip):
+    from idg.verify import build_verifier
+
+    verifier = build_verifier(VerifyConfig(name="clip", model=str(tiny_clip)), offline=True)
+    crops = [u8(texture(20 + k))[: 20 + 7 * k, : 30 + 5 * k] for k in range(4)]
+    together = verifier(crops, ["fire"] * 4, ["a forest fire", "smoke", "fire", "a fire"])
+    alone = [verifier([c], ["fire"], [p])[0] for c, p in zip(crops, ["a forest fire", "smoke", "fire", "a fire"])]
+    assert together == alone
