@@ -66,7 +66,11 @@ class GenerationStats:
     object_retries: int = 0  # extra paint attempts
     backgrounds_generated: int = 0
     backgrounds_from_cache: int = 0
-    backgrounds_regenerated: int = 0  # extra background attempts after an artifact
+    backgrounds_regenerated: int = 0  # extra background attempts after an artifact, by reason:
+    artifact_black: int = 0
+    artifact_constant: int = 0
+    artifact_nan: int = 0
+    artifact_duplicate: int = 0
     artifacts_unresolved: int = 0  # images kept with an artifact after the last attempt
     seconds: float = 0.0
 
@@ -332,6 +336,7 @@ class Engine:
                                         **({"duplicate_of": dup} if dup is not None else {})})
                     attempt[i] += 1
                     self.stats.backgrounds_regenerated += 1
+                    setattr(self.stats, f"artifact_{reason}", getattr(self.stats, f"artifact_{reason}") + 1)
                     break
         return final
 

@@ -303,6 +303,8 @@ def test_black_nan_and_duplicate_backgrounds_are_regenerated_and_listed(tmp_path
     assert (metrics["quality/artifact_black"], metrics["quality/artifact_nan"], metrics["quality/artifact_duplicate"],
             metrics["quality/artifact_constant"], metrics["quality/artifact_unresolved"]) == (1, 1, 1, 1, 0)
     assert result.stats.backgrounds_regenerated == 4
+    stats = result.stats.as_dict()
+    assert [stats[f"artifact_{k}"] for k in ("black", "constant", "nan", "duplicate")] == [1, 1, 1, 1]
     for rec in result.records:
         img = np.asarray(Image.open(result.layout.root / rec["image"]))
         assert img.mean() > 20 and img.std() > 5
