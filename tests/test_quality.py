@@ -4,8 +4,6 @@ The engine tests run the real generation loop with a fake pipeline (textured bac
 and a fake painter (paints a known square, or nothing), so every expected box and decision is known.
 """
 
-import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
