@@ -8,6 +8,14 @@ Work goes in batches of ``generate.batch_size`` images, aligned to global image 
    inpainting call (each object with its own seed), so an image's later objects see its earlier ones;
 4. each finished image is written atomically (image, then label), then its manifest line is appended.
 
+Quality (:mod:`idg.quality`, ``quality.*`` and ``verify=...``): a background that is black, near-constant,
+NaN or a near-duplicate of an earlier image is regenerated with the next attempt's seed; each painted object's
+box is re-estimated from what changed, and an object that changed too little, landed off its box or failed
+the verifier is undone and repainted with the next attempt's seed (the retries of a round are batched
+together). After ``quality.max_attempts`` an object is left out of the labels and listed under ``rejected``
+in its manifest line, with a crop of its last attempt in ``rejected/``. Every decision depends only on the
+image's own pixels and seeds (and, for duplicates, on earlier images), never on batch composition.
+
 A rerun into the same run dir skips images whose manifest line exists, deletes orphans of an interrupted
 write, and completes the rest; since every draw depends only on seeds and (in batch-invariant mode) not on
 batch composition, the result is byte-identical to an uninterrupted run.
@@ -34,8 +42,11 @@ from idg.config import IdgConfig
 from idg.dataset import background_plan
 from idg.errors import RunDirError
 from idg.export import SPLITS, Layout, finalize, yolo_lines
+from idg.blend import seam_score, shape_mask
 from idg.inpaint import InpaintJob, inpaint_batch, schedule_rounds
 from idg.models import Pipelines
+from idg.quality import (ObjectCheck, artifact_reason, box_iou, check_object, clean_float, clip_box, crop_around,
+                         crop_bounds, duplicate_of, phash)
 from idg.sampling import Box, class_ranges, sample_boxes
 from idg.seeds import derive_seed, rng_for
 
@@ -51,8 +62,16 @@ class GenerationStats:
     images_skipped: int = 0
     objects: int = 0
     objects_dropped: int = 0
+    objects_rejected: int = 0  # painted max_attempts times without passing the quality checks
+    object_retries: int = 0  # extra paint attempts
     backgrounds_generated: int = 0
     backgrounds_from_cache: int = 0
+    backgrounds_regenerated: int = 0  # extra background attempts after an artifact, by reason:
+    artifact_black: int = 0
+    artifact_constant: int = 0
+    artifact_nan: int = 0
+    artifact_duplicate: int = 0
+    artifacts_unresolved: int = 0  # images kept with an artifact after the last attempt
     seconds: float = 0.0
 
     @property
@@ -90,6 +109,9 @@ def fingerprint_config(cfg: IdgConfig) -> dict:
         "ref_resolution": cfg.dataset.ref_resolution,
         "sampler": asdict(cfg.sampler),
         "inpaint": asdict(cfg.inpaint),
+        # The shortcut set is held out of the export, and the verifier's device changes no decision.
+        "quality": {k: v for k, v in asdict(cfg.quality).items() if not k.startswith("shortcut_")},
+        "verify": {k: v for k, v in asdict(cfg.verify).items() if k != "device"},
         "model": {k: getattr(model, k) for k in ("pretrained", "revision", "dtype", "steps", "guidance",
                                                   "native_resolution", "negative_prompt")},
     }
@@ -187,6 +209,10 @@ class Engine:
         self.val = val_indices(len(self.plan), cfg.generate.val_fraction, cfg.generate.seed)
         self.stats = GenerationStats()
         self._identity: Optional[str] = None
+        self._verifier = None
+        self.phashes: Dict[int, int] = {}  # final background pHash per image index (duplicate check)
+        self.bg_info: Dict[int, dict] = {}  # per image: background attempt, rejected attempts, artifact
+        self.crops: Dict[int, Dict[int, np.ndarray]] = {}  # rejected objects' crops, written with the image
 
     @property
     def pipes(self) -> Optional[Pipelines]:
@@ -204,8 +230,11 @@ class Engine:
 
     # -- backgrounds
 
-    def background_seed(self, index: int) -> int:
-        return derive_seed(self.cfg.generate.seed, "background", index)
+    def background_seed(self, index: int, attempt: int = 0) -> int:
+        # Attempt 0 keeps the original derivation, so cached backgrounds stay valid.
+        if attempt == 0:
+            return derive_seed(self.cfg.generate.seed, "background", index)
+        return derive_seed(self.cfg.generate.seed, "background", index, attempt)
 
     def background_prompt(self, index: int) -> str:
         return self.cfg.background.prompts[self.plan[index]].prompt
@@ -213,10 +242,10 @@ class Engine:
     def background_negative(self) -> str:
         return self.cfg.background.negative_prompt or self.cfg.model.negative_prompt
 
-    def background_key(self, index: int, identity: str) -> str:
+    def background_key(self, index: int, identity: str, attempt: int = 0) -> str:
         m, res = self.cfg.model, self.cfg.generate.resolution
         return background_key(identity, self.background_prompt(index), self.background_negative(),
-                              self.background_seed(index), res, res, m.steps, m.guidance)
+                              self.background_seed(index, attempt), res, res, m.steps, m.guidance)
 
     def model_identity(self) -> str:
         """Identity of the model without loading it (the cache is consulted before any weights load)."""
@@ -227,41 +256,89 @@ class Engine:
             self._identity = model_identity(self.cfg.model, dtype)
         return self._identity
 
-    def backgrounds(self, indices: Sequence[int]) -> Dict[int, np.ndarray]:
-        """Backgrounds of ``indices``: cached ones read, the rest generated in batches and cached."""
+    def background_attempts(self, attempts: Dict[int, int]) -> Dict[int, Tuple[np.ndarray, Optional[np.ndarray]]]:
+        """``index -> (uint8 image, raw float output or None when cached)`` for each ``index: attempt``; cached
+        ones read, the rest generated in batches. Only images free of artifacts are cached."""
         import torch
 
+        from idg.inpaint import to_uint8
+
         identity = self.model_identity()
-        keys = {i: self.background_key(i, identity) for i in indices}
-        out: Dict[int, np.ndarray] = {}
-        for i in indices:
+        keys = {i: self.background_key(i, identity, a) for i, a in attempts.items()}
+        out: Dict[int, Tuple[np.ndarray, Optional[np.ndarray]]] = {}
+        for i in attempts:
             cached = self.cache.get(keys[i])
             if cached is not None:
-                out[i] = cached
+                out[i] = (cached, None)
                 self.stats.backgrounds_from_cache += 1
-        missing = [i for i in indices if i not in out]
+        missing = [i for i in attempts if i not in out]
         bs = self.cfg.generate.batch_size
         m, res = self.cfg.model, self.cfg.generate.resolution
         for start in range(0, len(missing), bs):
             chunk = missing[start : start + bs]
             pipes = self.pipes
             with torch.inference_mode():
-                images = pipes.text2img(
+                raw = pipes.text2img(
                     **pipes.batch_embeddings([self.background_prompt(i) for i in chunk], self.background_negative(), m.guidance),
                     num_inference_steps=m.steps,
                     guidance_scale=m.guidance,
                     height=res,
                     width=res,
-                    generator=pipes.generators([self.background_seed(i) for i in chunk]),
+                    generator=pipes.generators([self.background_seed(i, attempts[i]) for i in chunk]),
                     output_type="np",
                 ).images
-            from idg.inpaint import to_uint8
-
-            for i, img in zip(chunk, to_uint8(images)):
-                out[i] = img
-                self.cache.put(keys[i], img)
+            for i, r, img in zip(chunk, raw, to_uint8(np.nan_to_num(raw, nan=0.0))):
+                out[i] = (img, r)
+                if artifact_reason(r, img, self.cfg.quality) is None:
+                    self.cache.put(keys[i], img)
                 self.stats.backgrounds_generated += 1
         return out
+
+    def backgrounds(self, indices: Sequence[int]) -> Dict[int, np.ndarray]:
+        """Backgrounds of ``indices`` free of artifacts where ``quality.max_attempts`` allows.
+
+        Decided in index order, as if one image at a time: image ``i`` is checked (artifacts, then pHash
+        against every earlier final image) only once all earlier images of the batch are final, so the
+        result never depends on the batch size. A failed image is regenerated with its next attempt's seed,
+        all failures of a pass in one batch."""
+        q = self.cfg.quality
+        members = sorted(indices)
+        attempt = {i: 0 for i in members}
+        rejected: Dict[int, List[dict]] = {i: [] for i in members}
+        final: Dict[int, np.ndarray] = {}
+        candidates: Dict[int, Tuple[np.ndarray, Optional[np.ndarray]]] = {}
+        while len(final) < len(members):
+            need = {i: attempt[i] for i in members if i not in final and i not in candidates}
+            candidates.update(self.background_attempts(need))
+            for i in members:
+                if i in final:
+                    continue
+                if any(j not in final for j in members if j < i):
+                    break  # an earlier image is still being regenerated: it may change what i duplicates
+                img, raw = candidates.pop(i)
+                h = phash(img)
+                reason = artifact_reason(raw, img, q)
+                dup = None
+                if reason is None:
+                    dup = duplicate_of(h, {j: v for j, v in self.phashes.items() if j < i}, q)
+                    reason = "duplicate" if dup is not None else None
+                if reason is None or attempt[i] + 1 >= q.max_attempts:
+                    final[i] = img
+                    self.phashes[i] = h
+                    self.bg_info[i] = {"attempt": attempt[i], "phash": f"{h:016x}", "rejected_attempts": rejected[i],
+                                       "artifact": reason}
+                    if reason is not None:
+                        self.stats.artifacts_unresolved += 1
+                        log.warning("image %d: background still %s after %d attempts; kept and flagged in the manifest",
+                                    i, reason, q.max_attempts)
+                else:
+                    rejected[i].append({"attempt": attempt[i], "seed": self.background_seed(i, attempt[i]), "reason": reason,
+                                        **({"duplicate_of": dup} if dup is not None else {})})
+                    attempt[i] += 1
+                    self.stats.backgrounds_regenerated += 1
+                    setattr(self.stats, f"artifact_{reason}", getattr(self.stats, f"artifact_{reason}") + 1)
+                    break
+        return final
 
     # -- objects
 
@@ -273,37 +350,138 @@ class Engine:
         base = self.cfg.inpaint.seed if self.cfg.inpaint.seed is not None else self.cfg.generate.seed
         return derive_seed(base, "object", index, obj, attempt)
 
-    def paint_objects(self, images: Dict[int, np.ndarray], boxes: Dict[int, List[Box]]) -> Dict[Tuple[int, int], object]:
-        windows: Dict[Tuple[int, int], object] = {}
+    @property
+    def judging(self) -> bool:
+        """Whether boxes are re-estimated and objects rejected: diffusion objects with a verifier. Copy-paste
+        objects fill their box by construction (their box is the label, exactly), so they are only measured."""
+        return self.cfg.generate.generator == "diffusion" and self.cfg.verify.name != "none"
+
+    @property
+    def verifier(self):
+        if self._verifier is None and self.judging and self.cfg.verify.name in ("clip", "detector"):
+            from idg.verify import build_verifier
+
+            self._verifier = build_verifier(self.cfg.verify, offline=self.cfg.offline)
+        return self._verifier
+
+    def assess(self, before: np.ndarray, after: np.ndarray, box: Box) -> Tuple[ObjectCheck, np.ndarray]:
+        """The change check of one painted object, and its region mask (the paste's mask of the box)."""
+        res = after.shape[0], after.shape[1]
+        region = shape_mask(res[0], res[1], (box.x, box.y, box.w, box.h), self.cfg.inpaint.mask)
+        requested = (box.x, box.y, box.w, box.h)
+        check = check_object(before, after, requested, region, self.cfg.quality)
+        if not self.judging:  # measured, not judged: the label stays the requested box
+            check = ObjectCheck(requested, check.changed_fraction, 1.0, None)
+        return check, region
+
+    def paint_objects(self, images: Dict[int, np.ndarray], boxes: Dict[int, List[Box]]) -> Dict[Tuple[int, int], dict]:
+        """Paint every object, retrying failed ones; returns each object's outcome (see :meth:`record`)."""
+        q = self.cfg.quality
         bs = self.cfg.generate.batch_size
+        outcomes: Dict[Tuple[int, int], dict] = {}
         for round_keys in schedule_rounds(boxes):
-            for start in range(0, len(round_keys), bs):
-                jobs = [
-                    InpaintJob((i, j), boxes[i][j], self.object_prompt(boxes[i][j].cls), self.object_seed(i, j))
-                    for i, j in round_keys[start : start + bs]
-                ]
-                windows.update(self.painter(images, jobs))
-        return windows
+            attempt = {k: 0 for k in round_keys}
+            reasons: Dict[Tuple[int, int], List[str]] = {k: [] for k in round_keys}
+            pending = list(round_keys)
+            while pending:
+                retry = []
+                for start in range(0, len(pending), bs):
+                    chunk = pending[start : start + bs]
+                    before = {i: images[i].copy() for i, _ in chunk}
+                    jobs = [InpaintJob((i, j), boxes[i][j], self.object_prompt(boxes[i][j].cls),
+                                       self.object_seed(i, j, attempt[(i, j)])) for i, j in chunk]
+                    windows = self.painter(images, jobs)
+                    checks = {k: self.assess(before[k[0]], images[k[0]], boxes[k[0]][k[1]]) for k in chunk}
+                    scores = self.verify(images, boxes, {k: c for k, (c, _) in checks.items() if c.accepted})
+                    for k in chunk:
+                        i, j = k
+                        check, region = checks[k]
+                        score, located = scores.get(k, (None, None))
+                        if located is not None:  # verify.use_box: the verifier's box is the label
+                            b = boxes[i][j]
+                            iou = box_iou(located, (b.x, b.y, b.w, b.h))
+                            why = f"box_iou {iou:.3f} < {q.min_iou:g}" if iou < q.min_iou else None
+                            check = ObjectCheck(located, check.changed_fraction, iou, why)
+                        reason = check.reject_reason
+                        if reason is None and score is not None and score < self.cfg.verify.min_score:
+                            reason = f"verify_score {score:.3f} < {self.cfg.verify.min_score:g}"
+                        outcome = {"attempts": attempt[k] + 1, "seed": self.object_seed(i, j, attempt[k]),
+                                   "window": windows.get(k), "check": check, "verify_score": score,
+                                   "retry_reasons": list(reasons[k])}
+                        if reason is None:
+                            seam = seam_score(images[i], region)
+                            outcomes[k] = {**outcome, "status": "accepted", "seam_score": seam}
+                            continue
+                        after = images[i]
+                        images[i] = before[i]  # undo: a failed object must not stay in the image unlabelled
+                        if attempt[k] + 1 < q.max_attempts:
+                            reasons[k].append(reason)
+                            attempt[k] += 1
+                            retry.append(k)
+                            self.stats.object_retries += 1
+                        else:
+                            b = boxes[i][j]
+                            self.crops.setdefault(i, {})[j] = crop_around(after, (b.x, b.y, b.w, b.h))
+                            outcomes[k] = {**outcome, "status": "rejected", "reject_reason": reason, "seam_score": None}
+                pending = retry
+        return outcomes
+
+    def verify(self, images: Dict[int, np.ndarray], boxes: Dict[int, List[Box]],
+               checks: Dict[Tuple[int, int], ObjectCheck]) -> Dict[Tuple[int, int], Tuple[float, Optional[tuple]]]:
+        """Verifier scores of the objects that passed the change check, one batched call (empty without one),
+        each with the verifier's box in image pixels (inside the requested box) when ``verify.use_box``."""
+        verifier = self.verifier
+        if verifier is None or not checks:
+            return {}
+        keys = sorted(checks)
+        names = [self.cfg.class_names[boxes[i][j].cls] for i, j in keys]
+        if self.cfg.verify.use_box:
+            # The detector looks at the requested box with context, so it can find the object's full extent.
+            requested = {(i, j): (boxes[i][j].x, boxes[i][j].y, boxes[i][j].w, boxes[i][j].h) for i, j in keys}
+            bounds = {k: crop_bounds(images[k[0]].shape, requested[k]) for k in keys}
+            crops = [images[k[0]][bounds[k][1] : bounds[k][3], bounds[k][0] : bounds[k][2]] for k in keys]
+            out = {}
+            for k, (score, box) in zip(keys, verifier.locate(crops, names)):
+                placed = None
+                if box is not None:
+                    placed = clip_box((box[0] + bounds[k][0], box[1] + bounds[k][1], box[2], box[3]), requested[k])
+                out[k] = (score, placed)
+            return out
+        crops = [crop_around(images[i], checks[(i, j)].box, pad=0.1) for i, j in keys]
+        prompts = [self.object_prompt(boxes[i][j].cls) for i, j in keys]
+        return {k: (score, None) for k, score in zip(keys, verifier(crops, names, prompts))}
 
     # -- records
 
-    def record(self, index: int, boxes: List[Box], dropped: int, windows: Dict) -> dict:
+    def record(self, index: int, boxes: List[Box], dropped: int, outcomes: Dict) -> dict:
         split = "val" if index in self.val else "train"
         res = self.cfg.generate.resolution
         inp, m = self.cfg.inpaint, self.cfg.model
         identity = self.model_identity()
-        objects = []
+        objects, rejected = [], []
         for j, b in enumerate(boxes):
-            win = windows.get((index, j))
-            objects.append({
+            out = outcomes.get((index, j)) or {}
+            win = out.get("window")
+            check: Optional[ObjectCheck] = out.get("check")
+            status = out.get("status", "accepted")
+            final = list(check.box) if check is not None and check.box is not None else None
+            obj = {
                 "id": j,
                 "class": self.cfg.class_names[b.cls],
                 "class_id": b.cls,
                 "prompt": self.object_prompt(b.cls),
                 "requested_box": [b.x, b.y, b.w, b.h],
-                "box": [b.x, b.y, b.w, b.h],
-                "seed": self.object_seed(index, j),
+                # the label: the re-estimated box (None for a rejected object where nothing changed)
+                "box": final if final is not None or status == "rejected" else [b.x, b.y, b.w, b.h],
+                "seed": out.get("seed", self.object_seed(index, j)),
                 "window": [win.x, win.y, win.w, win.h] if win is not None and hasattr(win, "x") else None,
+                "status": status,
+                "attempts": out.get("attempts", 1),
+                "box_iou": clean_float(check.box_iou) if check is not None else None,
+                "changed_fraction": clean_float(check.changed_fraction) if check is not None else None,
+                "seam_score": clean_float(out.get("seam_score")),
+                "verify_score": clean_float(out.get("verify_score")),
+                "retry_reasons": out.get("retry_reasons", []),
                 "generator": self.cfg.generate.generator,
                 "strength": inp.strength,
                 "steps": inp.steps,
@@ -314,7 +492,15 @@ class Engine:
                 "mode": inp.mode,
                 "sampler": self.cfg.sampler.name,
                 **({"source": win.source} if getattr(win, "source", None) is not None else {}),
-            })
+            }
+            if status == "rejected":
+                obj["reject_reason"] = out.get("reject_reason")
+                obj["crop"] = f"rejected/{index:06d}_{j}.png"
+                rejected.append(obj)
+            else:
+                objects.append(obj)
+        info = self.bg_info.get(index, {"attempt": 0, "rejected_attempts": [], "artifact": None})
+        attempt = info.get("attempt", 0)
         return {
             "index": index,
             "image": self.layout.relative(self.layout.image(split, index)),
@@ -323,20 +509,29 @@ class Engine:
             "width": res,
             "height": res,
             "background": {
-                "key": self.background_key(index, identity),  # cache entry: <cache_dir>/backgrounds/<key[:2]>/<key>.png
+                # cache entry: <cache_dir>/backgrounds/<key[:2]>/<key>.png (of the attempt that was kept)
+                "key": self.background_key(index, identity, attempt),
                 "prompt": self.background_prompt(index),
                 "negative_prompt": self.background_negative(),
-                "seed": self.background_seed(index),
+                "seed": self.background_seed(index, attempt),
                 "steps": m.steps,
                 "guidance": m.guidance,
                 "model": m.pretrained,
+                "attempts": attempt + 1,
+                "phash": info.get("phash"),
+                "artifact": info.get("artifact"),
+                "rejected_attempts": info.get("rejected_attempts", []),
             },
             "objects": objects,
+            "rejected": rejected,
             "objects_dropped": dropped,
         }
 
     def write(self, index: int, image: np.ndarray, rec: dict) -> None:
-        """Image, then label, then the manifest line: a manifest line always means both files are complete."""
+        """Image, label and rejected crops, then the manifest line: a manifest line always means its files
+        are complete."""
+        for j, crop in sorted(self.crops.pop(index, {}).items()):
+            atomic_save_image(self.layout.root / "rejected" / f"{index:06d}_{j}.png", Image.fromarray(crop), "png")
         atomic_save_image(self.layout.root / rec["image"], Image.fromarray(image), self.cfg.generate.image_format)
         atomic_write_text(self.layout.root / rec["label"], yolo_lines(rec["objects"], rec["width"], rec["height"]))
         append_line(self.layout.manifest, json.dumps(rec, sort_keys=True))
@@ -356,12 +551,13 @@ class Engine:
                 images = self.backgrounds(members)
                 planned = {i: plan_boxes(self.cfg, i) for i in members}
                 boxes = {i: p[0] for i, p in planned.items()}
-                windows = self.paint_objects(images, boxes)
+                outcomes = self.paint_objects(images, boxes)
                 for i in members:
-                    rec = self.record(i, boxes[i], planned[i][1], windows)
+                    rec = self.record(i, boxes[i], planned[i][1], outcomes)
                     self.write(i, images[i], rec)
                     self.stats.images += 1
-                    self.stats.objects += len(boxes[i])
+                    self.stats.objects += len(rec["objects"])
+                    self.stats.objects_rejected += len(rec["rejected"])
                     self.stats.objects_dropped += planned[i][1]
                     bar.update(1)
         self.stats.seconds = time.perf_counter() - start
@@ -400,6 +596,9 @@ def run_generation(
             progress=cfg.generate.pipeline_progress,
         )
     engine = Engine(cfg, layout, pipes_factory, painter_factory or diffusion_painter(cfg))
+    # Finished images' hashes, so a resumed run finds the same near-duplicates as an uninterrupted one.
+    engine.phashes = {i: int(rec["background"]["phash"], 16) for i, rec in done.items()
+                      if (rec.get("background") or {}).get("phash")}
     indices = shard_indices(len(engine.plan), cfg.generate.batch_size, cfg.generate.num_shards, cfg.generate.shard)
     log.info("generating %d images (%d already done) into %s", len(indices), len(set(indices) & set(done)), layout.root)
     engine.run(indices, set(done), progress=cfg.generate.progress)
@@ -417,6 +616,10 @@ def run_generation(
     }
     if complete:
         finalize(layout, records, cfg.class_names, generation)
+        if cfg.generate.generator == "diffusion" and cfg.generate.num_shards == 1 and painter_factory is None:
+            from idg.shortcut import generate_shortcut
+
+            generate_shortcut(cfg, run_dir, engine)
     log.info("generated %d images, %d objects in %.1fs (%.2f img/s); backgrounds: %d generated, %d from cache",
              engine.stats.images, engine.stats.objects, engine.stats.seconds, engine.stats.images_per_second,
              engine.stats.backgrounds_generated, engine.stats.backgrounds_from_cache)

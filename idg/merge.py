@@ -93,6 +93,9 @@ def merge(shard_dirs: Sequence[Path], out_dir: Path, overwrite: bool = False) ->
         src = sources[rec["index"]] / "dataset"
         for key in ("image", "label"):
             _link_or_copy(src / rec[key], layout.root / rec[key])
+        for obj in rec.get("rejected") or []:  # rejected objects stay inspectable in the merged set too
+            if obj.get("crop") and (src / obj["crop"]).is_file():
+                _link_or_copy(src / obj["crop"], layout.root / obj["crop"])
     generation = {**first, "shard": 0, "num_shards": 1, "merged_from": [str(d) for d in shard_dirs],
                   "stats": {"images": len(records)}}
     finalize(layout, records, list(first["config"]["classes"]), generation)

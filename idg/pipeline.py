@@ -57,6 +57,12 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
         configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
     if "train" in cfg.stages:
         check_detector_model(cfg.detector.model, cfg.offline)
+    if "generate" in cfg.stages and cfg.generate.generator == "diffusion":
+        from idg.verify import check_verifier
+
+        if cfg.verify.name == "detector":
+            configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
+        check_verifier(cfg.verify, cfg.offline)
     check_run_dir(run_dir)
     return real
 
@@ -125,6 +131,9 @@ def _generate(cfg: IdgConfig, run_dir: Path, manifest: RunManifest, logger: Wand
     metrics = {f"generate/{k}": v for k, v in stats.items()}
     metrics["generate/total_images"] = sum(len(r.records) for r in results)
     metrics["generate/total_objects"] = sum(len(rec["objects"]) for r in results for rec in r.records)
+    from idg.quality import quality_metrics
+
+    metrics.update(quality_metrics([rec for r in results for rec in r.records]))
     write_metrics(run_dir, metrics)
     if result.records:
         write_sample_grid(run_dir, result.layout.root, result.records, cfg.class_names, cfg.logger.num_samples or 16)
@@ -142,6 +151,9 @@ def _evaluate(cfg: IdgConfig, run_dir: Path, prepared, manifest: RunManifest, lo
     summary = write_results(run_dir, rows, cfg.study.metric)
     metrics = flat_metrics(summary)
     metrics["main_metric"] = main_metric(summary, cfg.study.metric)
+    from idg.shortcut import shortcut_metrics
+
+    metrics.update(shortcut_metrics(cfg, run_dir, find_trained(cfg, run_dir)))
     metrics["main_metric_name"] = cfg.study.metric
     manifest.stage("evaluate", "complete", rows=len(rows))
     logger.log_table("eval/results", [{k: v for k, v in r.items() if k != "weights"} for r in rows])

@@ -117,3 +117,33 @@ def ensure_tiny_sdxl(path: str | os.PathLike) -> Path:
     if not (path / "model_index.json").is_file():
         build_tiny_sdxl(path)
     return path
+
+
+def build_tiny_clip(path: str | os.PathLike, seed: int = 0, image_size: int = 32) -> Path:
+    """A tiny random CLIPModel with its tokenizer and image processor, saved with ``save_pretrained`` to
+    ``path``, so ``verify=clip`` can be tested offline through the same loading path as a real CLIP."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
+
+    path = Path(path)
+    torch.manual_seed(seed)
+    tokenizer, vocab = _tokenizer()
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4,
+            "num_hidden_layers": 2, "max_position_embeddings": 77, "bos_token_id": vocab["<|startoftext|>"],
+            "eos_token_id": vocab["<|endoftext|>"], "pad_token_id": vocab["<|endoftext|>"],
+        },
+        vision_config={
+            "hidden_size": 32, "intermediate_size": 37, "num_attention_heads": 4, "num_hidden_layers": 2,
+            "image_size": image_size, "patch_size": 8,
+        },
+        projection_dim=32,
+    )
+    model = CLIPModel(config)
+    processor = CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size})
+    path.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
