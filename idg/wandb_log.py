@@ -4,7 +4,7 @@
 artifacts describe one complete experiment and sweeps compare like with like; a ``--multirun`` sweep
 puts its jobs in one group named after the sweep, with the swept keys and values under ``sweep`` in the
 config. Inside the run every stage has its own key prefix: ``generate/``, ``samples/``, ``tables/``,
-per-epoch detector metrics under the training's tag (``syn_only/s0/``, ``syn_then_real/f1_s0/``,
+per-epoch detector metrics under the training's tag (``syn_only/f0_s0/``, ``syn_then_real/f1_s0/``,
 ``real_only/f1_s0/``, ``mixed/f1_s0/``), each tag plotted against its own ``<tag>/epoch`` axis, and
 ``eval/``.
 

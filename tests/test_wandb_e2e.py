@@ -30,12 +30,12 @@ def test_smoke_run_config_and_per_stage_metrics(smoke_wandb):
     assert run.config["dataset"]["name"] == "forest_fire" and run.config["study"]["arms"] == [
         "syn_only", "syn_then_real", "real_only"]
     assert "sweep" not in run.config
-    for key in ("generate/images", "syn_only/s0/epoch", "syn_only/s0/metrics/mAP50-95(B)", "syn_only/s0/train/box_loss",
+    for key in ("generate/images", "syn_only/f0_s0/epoch", "syn_only/f0_s0/metrics/mAP50-95(B)", "syn_only/f0_s0/train/box_loss",
                 "syn_then_real/f1_s0/metrics/mAP50(B)", "real_only/f1_s0/val/box_loss", "eval/syn_then_real/f1/map50_95",
                 "main_metric"):
         assert key in run.history_keys, key
     # smoke trains 1 epoch per arm: one point each (Ultralytics' re-validation of best.pt is not forwarded)
-    for tag in ("syn_only/s0", "syn_then_real/f1_s0", "real_only/f1_s0"):
+    for tag in ("syn_only/f0_s0", "syn_then_real/f1_s0", "real_only/f1_s0"):
         assert [row[f"{tag}/epoch"] for row in run.history if f"{tag}/epoch" in row] == [1]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert run.summary["main_metric"] == metrics["main_metric"]
