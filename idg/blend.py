@@ -32,6 +32,12 @@ def shape_mask(height: int, width: int, box: Tuple[int, int, int, int], shape: s
     return mask
 
 
+def capped_feather(feather: int, w: int, h: int) -> int:
+    """The feather width used for a ``w`` x ``h`` object: at most a quarter of its shorter side, so a small
+    object is not faded out of its own box (which would make its label wrong)."""
+    return min(feather, min(w, h) // 4)
+
+
 def _smoothstep(t: np.ndarray) -> np.ndarray:
     t = np.clip(t, 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)

@@ -137,7 +137,8 @@ class InpaintConfig:
     guidance: float = _help("classifier-free guidance scale; 0 for SDXL-Turbo", 0.0)
     seed: Optional[int] = _help("seed for the object draws; null uses generate.seed (so a sweep can vary objects alone)", None)
     mask: str = _help("mask shape: rect | ellipse", "rect")
-    feather: int = _help("width in pixels of the soft edge where the inpainted crop fades into the image", 8)
+    feather: int = _help("width in pixels of the soft edge where the inpainted crop fades into the image "
+                         "(at most a quarter of the box's shorter side)", 8)
     blend: str = _help("how the crop is pasted: none (hard) | feather | gaussian | poisson", "feather")
     mode: str = _help("crop: inpaint a context window at the model's native resolution; full: whole frame (the prototype)", "crop")
     context: float = _help("crop mode: context window side = context x the box's longer side", 2.0)

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from idg.atomic import atomic_write_json
-from idg.blend import paste, shape_mask
+from idg.blend import capped_feather, paste, shape_mask
 from idg.config import CopyPasteConfig, IdgConfig
 from idg.errors import DataError, RunDirError
 from idg.real import PreparedReal, RealDataset, label_path
@@ -124,7 +124,7 @@ def paste_object(image: np.ndarray, patch: np.ndarray, box: Box, blend: str, fea
     box unchanged. The feather is capped at a quarter of the box's shorter side so small objects stay
     visible."""
     height, width = image.shape[:2]
-    feather = min(feather, min(box.w, box.h) // 4)
+    feather = capped_feather(feather, box.w, box.h)
     # A margin of background around the box: Poisson blending needs the border, feathering ignores it.
     margin = feather + 2
     x0, y0 = max(box.x - margin, 0), max(box.y - margin, 0)

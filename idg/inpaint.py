@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from idg.blend import paste, shape_mask
+from idg.blend import capped_feather, paste, shape_mask
 from idg.config import InpaintConfig
 from idg.models import Pipelines
 from idg.sampling import Box
@@ -94,7 +94,8 @@ def put_back(image: np.ndarray, result: np.ndarray, win: Window, box: Box, cfg: 
     region = image[win.y : win.y + win.h, win.x : win.x + win.w]
     mask = shape_mask(win.h, win.w, _box_in_window(box, win), cfg.mask)
     out = image.copy()
-    out[win.y : win.y + win.h, win.x : win.x + win.w] = paste(region, np.asarray(patch), mask, cfg.blend, cfg.feather)
+    out[win.y : win.y + win.h, win.x : win.x + win.w] = paste(region, np.asarray(patch), mask, cfg.blend,
+                                                                 capped_feather(cfg.feather, box.w, box.h))
     return out
 
 
