@@ -19,6 +19,18 @@ def compose_config(overrides: List[str]):
         return to_config(compose(config_name="config", overrides=overrides))
 
 
+def add_threads_option(ap) -> None:
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch CPU threads (1 makes a side-by-side ratio steadier on a shared machine)")
+
+
+def apply_threads(n) -> None:
+    if n:
+        import torch
+
+        torch.set_num_threads(n)
+
+
 def machine() -> str:
     import os
     import platform
@@ -26,4 +38,5 @@ def machine() -> str:
     import torch
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {gpu}, torch {torch.__version__}"
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores ({torch.get_num_threads()} torch "
+            f"threads), {gpu}, torch {torch.__version__}")

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import compose_config, machine  # noqa: E402
+from _common import add_threads_option, apply_threads, compose_config, machine  # noqa: E402
 
 
 def build_model(kind: str, path: Path, device: str) -> str:
@@ -110,7 +110,9 @@ def main() -> None:
     ap.add_argument("--dataset", default="forest_fire")
     ap.add_argument("--model", choices=["tiny", "sdxl"], default="tiny")
     ap.add_argument("--device", default="auto")
+    add_threads_option(ap)
     args = ap.parse_args()
+    apply_threads(args.threads)
 
     from idg.generate import plan_boxes
     from idg.models import load_pipelines

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import compose_config, machine  # noqa: E402
+from _common import add_threads_option, apply_threads, compose_config, machine  # noqa: E402
 
 STRENGTHS = [0.5, 0.6, 0.75, 0.9, 1.0, 0.4, 0.8, 0.7]
 
@@ -26,7 +26,9 @@ def main() -> None:
     ap.add_argument("--points", type=int, default=4)
     ap.add_argument("--images", type=int, default=12)
     ap.add_argument("--resolution", type=int, default=128)
+    add_threads_option(ap)
     args = ap.parse_args()
+    apply_threads(args.threads)
 
     from idg.generate import run_generation
     from idg.models import load_pipelines
