@@ -90,7 +90,7 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
             if "evaluate" not in cfg.stages:  # else the models are logged with their real-val metrics
                 from idg.study import trained_as_dict
 
-                logger.log_models([trained_as_dict(t) for t in trained], cfg.dataset.name, syn_yaml.parent)
+                logger.log_models([trained_as_dict(t) for t in trained], cfg.dataset.name, run_dir / "dataset")
         if "evaluate" in cfg.stages:
             metrics.update(_evaluate(cfg, run_dir, prepared, manifest, logger))
         write_metrics(run_dir, metrics)
