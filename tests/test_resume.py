@@ -1,0 +1,122 @@
+"""A crash or kill costs only the unfinished image: generation killed with SIGKILL at random moments and
+resumed, again and again, ends byte-identical to a run that was never interrupted.
+
+Each cycle starts ``python -m idg.run`` (tiny model, 64 px, one image per batch) on the same run dir and
+kills it with SIGKILL: ``early`` after a random delay of up to 3 s (imports, compose, model load, the first
+writes), ``next`` as soon as the manifest grows (inside the next image's diffusion calls), ``late`` a random
+moment after it grows (anywhere in the next image, its writes included). The order and the delays come from a
+seeded RNG, so a failure replays. After the last cycle a final resume finishes the run, which must equal an
+uninterrupted run of the same config byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List
+
+import pytest
+from PIL import Image
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+NUM_IMAGES = 12
+PLAN = ["early"] * 4 + ["next"] * 3 + ["late"] * 4  # 11 kills; each "next"/"late" costs a process start-up
+SEED = 20261130
+OVERRIDES = ["model=tiny", "offline=true", "stages=[generate]", "logger=none", f"generate.num_images={NUM_IMAGES}",
+             "generate.batch_size=1", "generate.val_fraction=0.25", "model.resolution=64", "model.native_resolution=32",
+             "classes.fire.count=[1,1]", "classes.fire.width=[0.2,0.4]", "inpaint.steps=2", "inpaint.strength=1.0"]
+
+
+def overrides(cache_dir: Path, tiny_model: Path) -> List[str]:
+    return [*OVERRIDES, f"model.pretrained={tiny_model}", f"generate.cache_dir={cache_dir}"]
+
+
+def manifest_lines(run_dir: Path) -> int:
+    path = run_dir / "dataset" / "manifest.jsonl"
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def dataset_files(root: Path) -> dict:
+    """Bytes of every file of the export but generation.json (it holds timings; compared separately)."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != "generation.json"}
+
+
+def test_kill_and_resume_until_done_is_byte_identical(tmp_path, tiny_model, tiny_pipes):
+    from conftest import make_config
+    from idg.generate import run_generation
+
+    t0 = time.perf_counter()
+    # The uninterrupted run, in-process (same code and config; saves a process start-up).
+    reference = tmp_path / "reference"
+    ref_cfg = make_config(overrides(tmp_path / "cache_ref", tiny_model))
+    assert run_generation(ref_cfg, reference, pipes_factory=lambda: tiny_pipes).complete
+    expected = dataset_files(reference / "dataset")
+    assert len([k for k in expected if k.startswith("images/")]) == NUM_IMAGES
+
+    run_dir = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "idg.run", *overrides(tmp_path / "cache_killed", tiny_model), f"hydra.run.dir={run_dir}"]
+    rng = random.Random(SEED)
+    plan = list(PLAN)
+    rng.shuffle(plan)
+    history = []
+    for cycle, how in enumerate(plan):
+        before = manifest_lines(run_dir)
+        proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+        if how == "early":
+            deadline = time.monotonic() + rng.uniform(0.2, 3.0)
+            while time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.01)
+        else:
+            deadline = time.monotonic() + 120
+            while manifest_lines(run_dir) <= before and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            if how == "late":
+                time.sleep(rng.uniform(0.02, 0.3))
+        finished = proc.poll() is not None
+        if not finished:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        history.append((cycle, how, before, manifest_lines(run_dir), "exited" if finished else "killed"))
+    kills = sum(1 for h in history if h[-1] == "killed")
+    assert kills >= 10, history
+    assert manifest_lines(run_dir) < NUM_IMAGES, history  # the last kill still left work to resume
+    assert any(h[3] > h[2] for h in history), history  # some cycles made progress before their kill
+
+    res = subprocess.run(cmd, cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]  # the final resume
+    root = run_dir / "dataset"
+    records = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+    # the journal: exactly one line per image, none missing or repeated
+    assert [r["index"] for r in records] == list(range(NUM_IMAGES)), history
+    # no orphan, missing or truncated image or label; no temp file left anywhere in the run dir
+    listed = {r["image"] for r in records} | {r["label"] for r in records}
+    on_disk = {p.relative_to(root).as_posix() for sub in ("images", "labels") for p in (root / sub).rglob("*") if p.is_file()}
+    assert on_disk == listed
+    assert not [p for p in run_dir.rglob("*") if p.name.endswith(".tmp")]
+    for r in records:
+        with Image.open(root / r["image"]) as im:
+            im.load()
+            assert im.size == (64, 64)
+        assert len((root / r["label"]).read_text().splitlines()) == len(r["objects"]) >= 1
+    # byte for byte the uninterrupted run: images, labels, COCO json, manifest, data.yaml
+    assert dataset_files(root) == expected, history
+    generation = json.loads((root / "generation.json").read_text())
+    assert generation["status"] == "complete"
+    assert generation["fingerprint"] == json.loads((reference / "dataset" / "generation.json").read_text())["fingerprint"]
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "complete" and run["attempts"] >= 2
+    print(f"\n{kills} kills in {time.perf_counter() - t0:.0f}s: {history}")
