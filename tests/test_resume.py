@@ -128,3 +128,52 @@ def test_kill_and_resume_until_done_is_byte_identical(tmp_path, tiny_model, tiny
     run = json.loads((run_dir / "run.json").read_text())
     assert run["status"] == "complete" and run["attempts"] >= 2
     print(f"\n{kills} kills in {time.perf_counter() - t0:.0f}s: {history}")
+
+
+# ------------------------------------------------------------------------------------ interrupted training
+
+
+class Interrupt(KeyboardInterrupt):
+    """What Ctrl-C (or a scheduler's SIGINT/SIGTERM handler) raises in the middle of a training."""
+
+
+def test_interrupted_study_resumes_at_the_unfinished_arm(tmp_path, tiny_model, monkeypatch, caplog):
+    """stages=[generate,train]: a study interrupted inside its second training resumes there; the finished
+    generation and the finished arm are not redone."""
+    from conftest import make_config
+    from idg.pipeline import run_study
+    from idg.wandb_log import WandbLogger
+
+    cfg = make_config(["experiment=smoke", "stages=[generate,train]", "study.arms=[syn_only,real_only]", "logger=none",
+                       "generate.num_images=4", "model.resolution=64", "model.native_resolution=32",
+                       "classes.fire.width=[0.2,0.4]", f"model.pretrained={tiny_model}",
+                       f"generate.cache_dir={tmp_path}/cache"])
+    run_dir = tmp_path / "run"
+    real_log_epoch = WandbLogger.log_epoch
+
+    def interrupt_real_only(self, tag, epoch, metrics):
+        if tag.startswith("real_only/"):
+            raise Interrupt
+        real_log_epoch(self, tag, epoch, metrics)
+
+    monkeypatch.setattr(WandbLogger, "log_epoch", interrupt_real_only)
+    with pytest.raises(Interrupt):
+        run_study(cfg, {}, run_dir)
+    syn, real = run_dir / "detect" / "syn_only" / "f0_s0", run_dir / "detect" / "real_only" / "f1_s0"
+    assert (syn / "done.json").is_file() and not (real / "done.json").exists()
+    assert real.is_dir()  # the interrupted training left its partial run behind
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "failed" and run["stages"]["train"]["status"] == "running"
+    assert run["stages"]["generate"]["status"] == "complete"
+    kept = {p: p.stat().st_mtime_ns for p in [*syn.rglob("*.pt"), *(run_dir / "dataset").rglob("*.png"), syn / "done.json"]}
+
+    monkeypatch.setattr(WandbLogger, "log_epoch", real_log_epoch)
+    caplog.set_level("INFO")
+    metrics = run_study(cfg, {}, run_dir)
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # nothing finished was redone
+    assert "syn_only/f0_s0: already trained" in caplog.text
+    assert "real_only/f1_s0: training" in caplog.text and "syn_only/f0_s0: training" not in caplog.text
+    assert metrics["generate/images"] == 0 and metrics["generate/images_skipped"] == 4
+    assert json.loads((real / "done.json").read_text())["weights"].endswith("last.pt")
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "complete" and run["attempts"] == 2 and run["stages"]["train"]["trainings"] == 2
