@@ -35,7 +35,7 @@ import yaml
 from idg.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from idg.config import DetectorConfig, IdgConfig
 from idg.detect import EpochCallback, evaluate, train
-from idg.errors import DataError
+from idg.errors import DataError, RunDirError
 from idg.real import IMG_SUFFIXES, PreparedReal, label_path
 
 log = logging.getLogger(__name__)
@@ -199,7 +199,8 @@ def evaluate_arms(cfg: IdgConfig, trained: Sequence[Trained], real: PreparedReal
     rows = []
     for t in trained:
         key = _hash({"weights": t.key or str(t.weights), "val": val_key, "imgsz": cfg.detector.imgsz})
-        m = evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector, key=key)
+        m = evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector, key=key, overwrite=cfg.overwrite,
+                     reuse=cfg.resume)
         rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, **m, "weights": str(t.weights)})
         log.info("%-14s f=%-5g s=%d  mAP50=%.4f  mAP50-95=%.4f", t.arm, t.fraction, t.seed, m["map50"], m["map50_95"])
     return rows
@@ -302,8 +303,28 @@ def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
     return atomic_write_bytes(path, buf.getvalue())
 
 
-def write_results(run_dir: Path, rows: Sequence[dict], metric: str) -> List[dict]:
-    """results.csv, results.json, results.md and results.png; returns the summary."""
+def results_key(rows: Sequence[dict]) -> str:
+    """What the result files say: every row but its weights path (which moves with the run dir)."""
+    return _hash([{k: v for k, v in r.items() if k != "weights"} for r in rows])
+
+
+def write_results(run_dir: Path, rows: Sequence[dict], metric: str, overwrite: bool = False) -> List[dict]:
+    """results.csv, results.json, results.md and results.png; returns the summary.
+
+    Results of other trainings or evaluations already in ``run_dir`` raise RunDirError unless ``overwrite``.
+    """
+    key = results_key(rows)
+    previous = run_dir / "results.json"
+    if previous.is_file() and not overwrite:
+        try:
+            old_key = json.loads(previous.read_text()).get("key")
+        except (OSError, ValueError):
+            old_key = None
+        if old_key is not None and old_key != key:
+            raise RunDirError(
+                f"{previous} holds the results of other trainings or evaluations (study arms, fractions or seeds, or "
+                f"their inputs, changed); pass overwrite=true to replace them, or choose another hydra.run.dir"
+            )
     summary = summarize(rows)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["arm", "fraction", "seed", "map50", "map50_95", "precision", "recall", "weights"])
@@ -311,7 +332,7 @@ def write_results(run_dir: Path, rows: Sequence[dict], metric: str) -> List[dict
     for r in rows:
         writer.writerow({k: r.get(k) for k in writer.fieldnames})
     atomic_write_text(run_dir / "results.csv", buf.getvalue())
-    atomic_write_json(run_dir / "results.json", {"rows": list(rows), "summary": summary})
+    atomic_write_json(run_dir / "results.json", {"rows": list(rows), "summary": summary, "key": key})
     atomic_write_text(run_dir / "results.md", markdown_table(summary))
     plot(summary, metric, run_dir / "results.png")
     return summary
