@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from idg.atomic import remove_temp_files
 from idg.config import IdgConfig
 from idg.errors import RunDirError
 from idg.real import RealDataset, load_real, prepare_real
@@ -114,6 +115,9 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
         os.environ["HF_HUB_OFFLINE"] = "1"
     real = check_inputs(cfg, run_dir)
     clear_previous_outputs(cfg, run_dir)
+    swept = remove_temp_files(run_dir)  # of writes a kill interrupted (results, metrics, weights records)
+    if swept:
+        log.info("removed %d temp file(s) of interrupted writes in %s", swept, run_dir)
     write_config(run_dir, config)
     manifest = RunManifest(run_dir)
     logger = WandbLogger(cfg.logger, run_dir, wandb_config(config, sweep), name=run_name(cfg.dataset.name, run_dir, sweep),

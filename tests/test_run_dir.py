@@ -165,3 +165,15 @@ def test_results_of_other_trainings_are_not_replaced_without_overwrite(tmp_path)
     assert json.loads((tmp_path / "results.json").read_text())["rows"][0]["map50"] == 0.5
     write_results(tmp_path, _rows(0.7), "map50", overwrite=True)
     assert json.loads((tmp_path / "results.json").read_text())["rows"][0]["map50"] == 0.7
+
+
+def test_temp_files_of_interrupted_writes_are_swept_and_nothing_else(tmp_path):
+    from idg.atomic import remove_temp_files
+
+    (tmp_path / "detect" / "a").mkdir(parents=True)
+    leftovers = [tmp_path / ".metrics.json.k2j3.tmp", tmp_path / "detect" / "a" / ".done.json.x9.tmp"]
+    kept = [tmp_path / "notes.tmp", tmp_path / "metrics.json"]
+    for p in leftovers + kept:
+        p.write_text("x")
+    assert remove_temp_files(tmp_path) == 2
+    assert not any(p.exists() for p in leftovers) and all(p.exists() for p in kept)
