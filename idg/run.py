@@ -103,9 +103,12 @@ def _scrub_hydra_outputs() -> None:
 
     from idg.secrets import scrub_hydra_dir
 
+    from hydra.types import RunMode
+
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
-    scrub_hydra_dir(out / hc.output_subdir if hc.output_subdir else None, Path(hc.sweep.dir) if hc.sweep.dir else None)
+    sweep_dir = Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN and hc.sweep.dir else None
+    scrub_hydra_dir(out / hc.output_subdir if hc.output_subdir else None, sweep_dir)
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
