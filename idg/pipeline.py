@@ -146,8 +146,8 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
         manifest.finish("complete")
         logger.finish(0)
         return metrics
-    except BaseException:
-        manifest.finish("failed")
+    except BaseException as exc:
+        manifest.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         logger.finish(1)
         raise
 

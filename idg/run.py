@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
@@ -100,15 +102,26 @@ def _reraise(exc: BaseException) -> None:
 def _scrub_hydra_outputs() -> None:
     """Redact secrets in the files Hydra wrote before idg ran (.hydra/*.yaml, a sweep's multirun.yaml)."""
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
     from idg.secrets import scrub_hydra_dir
-
-    from hydra.types import RunMode
 
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
     sweep_dir = Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN and hc.sweep.dir else None
     scrub_hydra_dir(out / hc.output_subdir if hc.output_subdir else None, sweep_dir)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler stopping a job), handled like Ctrl-C: the run is marked interrupted,
+    W&B is closed, and the finished work stays for a resume."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+_RUN_DIRS: list = []  # the run dir of the job in progress, for the interruption message
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")
@@ -117,6 +130,7 @@ def hydra_main(cfg: DictConfig) -> Optional[float]:
 
     _scrub_hydra_outputs()
     run_dir, group, sweep = _hydra_context()
+    _RUN_DIRS[:] = [cfg.get("run_dir") or run_dir]
     return run_app(cfg, run_dir=run_dir, group=group, sweep=sweep, overrides=list(HydraConfig.get().overrides.task))
 
 
@@ -126,11 +140,24 @@ def main() -> Optional[float]:
 
     # Hydra reports errors through this module-level function (private API, stable in Hydra 1.3, which
     # pyproject pins); swapping it is the only hook that sees compose errors before they are printed.
+    from idg.errors import full_error_requested
+
     hydra_utils.run_and_report = _report_errors
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
         return hydra_main()
+    except KeyboardInterrupt as exc:
+        if full_error_requested():
+            raise
+        where = f" in {_RUN_DIRS[0]}" if _RUN_DIRS else ""
+        print(f"idg: interrupted ({'SIGTERM' if isinstance(exc, Terminated) else 'Ctrl-C'}); the finished work{where} "
+              f"is kept: run the same command again (same hydra.run.dir) to resume", file=sys.stderr, flush=True)
+        sys.exit(143 if isinstance(exc, Terminated) else 130)
     finally:
         hydra_utils.run_and_report = _hydra_run_and_report
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ model load, the first diffusion calls and writes: the delay is a random share of
 in the first cycle), ``next`` as soon as the manifest grows (inside the next image's diffusion calls),
 ``late`` a random moment after it grows (anywhere in the next image, its writes included). The order and the
 delays come from a seeded RNG, so a failure replays. After the last cycle a final resume finishes the run, which must equal an
-uninterrupted run of the same config byte for byte.
+uninterrupted run of the same config byte for byte. One cycle is a Ctrl-C (SIGINT) and one a SIGTERM
+instead: those must end with a one-line ``idg: interrupted`` message, no traceback, and the run marked
+interrupted.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-NUM_IMAGES = 10
-# 11 kills. The first cycle ("next") measures the start-up; each "next"/"late" cycle costs a whole start-up
-# (imports of torch and diffusers: seconds), an "early" one a part of it.
-PLAN = ["early"] * 5 + ["next"] * 2 + ["late"] * 3
+NUM_IMAGES = 12
+# The first cycle (SIGINT after its first image) measures the start-up. Each "next"/"late" cycle costs a whole
+# start-up (imports of torch and diffusers: seconds), an "early" one a part of it.
+PLAN = ["early"] * 5 + ["next"] * 2 + ["late"] * 3  # SIGKILL; plus one SIGINT and one SIGTERM cycle
 SEED = 20261130
 OVERRIDES = ["model=tiny", "offline=true", "stages=[generate]", "logger=none", f"generate.num_images={NUM_IMAGES}",
              "generate.batch_size=1", "generate.val_fraction=0.25", "model.resolution=64", "model.native_resolution=32",
@@ -72,34 +74,44 @@ def test_kill_and_resume_until_done_is_byte_identical(tmp_path, tiny_model, tiny
     run_dir = tmp_path / "killed"
     cmd = [sys.executable, "-m", "idg.run", *overrides(tmp_path / "cache_killed", tiny_model), f"hydra.run.dir={run_dir}"]
     rng = random.Random(SEED)
-    plan = list(PLAN)
+    plan = [(how, signal.SIGKILL) for how in PLAN]
     rng.shuffle(plan)
+    # Ctrl-C first (it also measures the start-up), and one SIGTERM somewhere: both end without a traceback.
+    plan.insert(rng.randrange(1, len(plan)), ("late", signal.SIGTERM))
+    plan.insert(0, ("next", signal.SIGINT))
     history = []
     startup = 3.0
-    for cycle, how in enumerate(["next", *plan]):
+    for cycle, (how, sig) in enumerate(plan):
         before = manifest_lines(run_dir)
         started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        if how == "early":
-            deadline = started + rng.uniform(0.05, 1.0) * startup
-            while time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.01)
-        else:
-            deadline = time.monotonic() + 120
-            while manifest_lines(run_dir) <= before and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.005)
-            if cycle == 0:
-                startup = time.monotonic() - started
-            if how == "late":
-                time.sleep(rng.uniform(0.02, 0.3))
-        finished = proc.poll() is not None
-        if not finished:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=60)
-        history.append((cycle, how, before, manifest_lines(run_dir), "exited" if finished else "killed",
+        with open(tmp_path / f"stderr{cycle}.txt", "w+") as err:
+            proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=err,
+                                    start_new_session=True)
+            if how == "early":
+                deadline = started + rng.uniform(0.05, 1.0) * startup
+                while time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(0.01)
+            else:
+                deadline = time.monotonic() + 120
+                while manifest_lines(run_dir) <= before and proc.poll() is None and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                if cycle == 0:
+                    startup = time.monotonic() - started
+                if how == "late":
+                    time.sleep(rng.uniform(0.02, 0.3))
+            finished = proc.poll() is not None
+            if not finished:
+                os.killpg(proc.pid, sig)
+            rc = proc.wait(timeout=60)
+            err.seek(0)
+            stderr = err.read()
+        history.append((cycle, how, before, manifest_lines(run_dir), "exited" if finished else sig.name,
                         round(time.monotonic() - started, 2)))
-    kills = sum(1 for h in history if h[4] == "killed")
+        if sig != signal.SIGKILL and not finished:  # interrupted, not killed: a one-line message, no traceback
+            assert rc == (130 if sig == signal.SIGINT else 143), stderr[-2000:]
+            assert "Traceback" not in stderr and f"idg: interrupted ({'Ctrl-C' if sig == signal.SIGINT else 'SIGTERM'})" in stderr
+            assert json.loads((run_dir / "run.json").read_text())["status"] == "interrupted"
+    kills = sum(1 for h in history if h[4] == "SIGKILL")
     assert kills >= 10, history
     assert manifest_lines(run_dir) < NUM_IMAGES, history  # the last kill still left work to resume
     assert any(h[3] > h[2] for h in history), history  # some cycles made progress before their kill
@@ -163,7 +175,7 @@ def test_interrupted_study_resumes_at_the_unfinished_arm(tmp_path, tiny_model, m
     assert (syn / "done.json").is_file() and not (real / "done.json").exists()
     assert real.is_dir()  # the interrupted training left its partial run behind
     run = json.loads((run_dir / "run.json").read_text())
-    assert run["status"] == "failed" and run["stages"]["train"]["status"] == "running"
+    assert run["status"] == "interrupted" and run["stages"]["train"]["status"] == "running"
     assert run["stages"]["generate"]["status"] == "complete"
     kept = {p: p.stat().st_mtime_ns for p in [*syn.rglob("*.pt"), *(run_dir / "dataset").rglob("*.png"), syn / "done.json"]}
 
