@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,23 @@ def test_temp_files_of_interrupted_writes_are_swept_and_nothing_else(tmp_path):
         p.write_text("x")
     assert remove_temp_files(tmp_path) == 2
     assert not any(p.exists() for p in leftovers) and all(p.exists() for p in kept)
+
+
+def test_cache_write_sweeps_stale_temp_files_of_its_key_only(tmp_path):
+    import numpy as np
+
+    from idg.cache import STALE_TEMP_SECONDS, BackgroundCache
+
+    cache = BackgroundCache(tmp_path)
+    key = "ab" + "0" * 62
+    folder = tmp_path / "backgrounds" / "ab"
+    folder.mkdir(parents=True)
+    stale, fresh, other = folder / f".{key}.png.k1.tmp", folder / f".{key}.png.k2.tmp", folder / f".ab{'1' * 62}.png.k3.tmp"
+    for p in (stale, fresh, other):
+        p.write_bytes(b"half a png")
+    old = time.time() - STALE_TEMP_SECONDS - 10
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    cache.put(key, np.zeros((8, 8, 3), np.uint8))
+    assert cache.get(key).shape == (8, 8, 3)
+    assert not stale.exists() and fresh.exists() and other.exists()  # a young one may be a live writer's
