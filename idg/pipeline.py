@@ -102,6 +102,15 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
         check_detector_model(cfg.detector.model, cfg.offline)
     check_run_dir(run_dir)
     check_previous_run(cfg, run_dir)
+    # Stages that continue an earlier run need its outputs: a wrong hydra.run.dir fails here, not after setup.
+    if "train" in cfg.stages and "generate" not in cfg.stages:
+        from idg.study import check_synthetic_sets
+
+        check_synthetic_sets(cfg, run_dir)
+    if "evaluate" in cfg.stages and "train" not in cfg.stages:
+        from idg.study import find_trained
+
+        find_trained(cfg, run_dir)
     return real
 
 

@@ -71,6 +71,22 @@ def synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) ->
     return run_dir / "dataset" / "data.yaml"
 
 
+def existing_synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
+    path = synthetic_yaml(cfg, run_dir, fraction, seed)
+    if not path.is_file():
+        raise DataError(f"{path}: no synthetic dataset; run the generate stage first (stages=[generate,...]) or "
+                        f"point hydra.run.dir at the run that generated it")
+    return path
+
+
+def check_synthetic_sets(cfg: IdgConfig, run_dir: Path) -> None:
+    """The synthetic sets the study's arms train on exist (a start-up check when generate is not a stage)."""
+    if any(a != "real_only" for a in cfg.study.arms):
+        for seed in cfg.study.seeds:
+            for fraction in cfg.study.fractions:
+                existing_synthetic_yaml(cfg, run_dir, fraction, seed)
+
+
 def syn_only_fraction(cfg: IdgConfig, fraction: float) -> float:
     return fraction if per_fraction_synthetic(cfg) else 0.0
 
@@ -139,15 +155,9 @@ def train_arms(
         return Trained(arm, fraction, seed, r.weights, r.save_dir, key)
 
     def synthetic(fraction: float, seed: int) -> Path:
-        path = synthetic_yaml(cfg, run_dir, fraction, seed)
-        if not path.is_file():
-            raise DataError(f"{path}: no synthetic dataset; run the generate stage first (stages=[generate,...])")
-        return path
+        return existing_synthetic_yaml(cfg, run_dir, fraction, seed)
 
-    if any(a != "real_only" for a in arms):  # every synthetic set exists before the first training starts
-        for seed in study.seeds:
-            for fraction in study.fractions:
-                synthetic(fraction, seed)
+    check_synthetic_sets(cfg, run_dir)  # every synthetic set exists before the first training starts
 
     out: List[Trained] = []
     for seed in study.seeds:

@@ -190,6 +190,17 @@ def test_detector_checkpoint_that_does_not_exist(tmp_path):
     assert isinstance(exc, ModelLoadError) and "missing.pt: file not found" in str(exc)
 
 
+def test_train_stage_on_a_run_dir_without_a_generated_set(tmp_path):
+    exc = start(["experiment=smoke", "logger=none", "stages=[train]"], tmp_path / "run")
+    assert isinstance(exc, DataError) and "run/dataset/data.yaml: no synthetic dataset" in str(exc)
+    assert "hydra.run.dir" in str(exc)
+
+
+def test_evaluate_stage_on_a_run_dir_without_trainings(tmp_path):
+    exc = start(["experiment=smoke", "logger=none", "stages=[evaluate]"], tmp_path / "run")
+    assert isinstance(exc, DataError) and "evaluate: 3 training(s) not found" in str(exc)
+
+
 # ------------------------------------------------------------------------------------ network
 
 
