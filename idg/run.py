@@ -24,7 +24,7 @@ import hydra
 from hydra._internal.utils import run_and_report as _hydra_run_and_report
 from omegaconf import DictConfig, OmegaConf
 
-from idg.config import register_configs
+from idg.config import REPO_ROOT, register_configs
 
 register_configs()
 log = logging.getLogger("idg")
@@ -124,7 +124,9 @@ def _raise_terminated(signum, frame) -> None:
 _RUN_DIRS: list = []  # the run dir of the job in progress, for the interruption message
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+# An absolute config path: relative ones resolve against the calling module, which breaks `python -m idg`
+# and the `idg` console script (Hydra then looks for a Python package named conf).
+@hydra.main(config_path=str(REPO_ROOT / "conf"), config_name="config", version_base="1.3")
 def hydra_main(cfg: DictConfig) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
 

@@ -274,6 +274,17 @@ def test_entrypoint_full_error_shows_the_traceback(tmp_path, args, needle):
     assert rc != 0 and "Traceback (most recent call last)" in stderr and needle in stderr
 
 
+def test_python_dash_m_idg_finds_the_config_and_reports_alike(tmp_path):
+    """``python -m idg`` (and the ``idg`` script) run the same entrypoint from another module: same config,
+    same one-paragraph errors."""
+    res = subprocess.run([sys.executable, "-m", "idg", "sampler=gridd", f"hydra.run.dir={tmp_path}/run"], cwd=REPO,
+                         env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.strip().startswith("idg: error: sampler=gridd: no such option"), res.stderr
+    ok = subprocess.run([sys.executable, "-m", "idg", "--cfg", "job", "sampler=grid"], cwd=REPO, env=dict(os.environ),
+                        capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "name: grid" in ok.stdout, ok.stderr
+
+
 def test_secret_override_is_redacted_in_hydra_files(tmp_path):
     rc, stderr, _, _ = run_entry(["stages=[generate]", "+detector.args.api_key=abc123secret"], tmp_path)
     assert rc == 2 and "abc123secret" not in stderr
