@@ -94,10 +94,11 @@ def write_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> Path:
 
 
 def remove_temp_files(root: str | os.PathLike) -> int:
-    """Delete ``.tmp`` leftovers of interrupted atomic writes under ``root``."""
+    """Delete leftovers of interrupted atomic writes under ``root`` (hidden ``.<name>.<random>.tmp`` files,
+    as :func:`atomic_write_bytes` names them; other ``.tmp`` files are not idg's and are kept)."""
     n = 0
-    for tmp in Path(root).rglob(f"*{TMP_SUFFIX}"):
-        if tmp.is_file():
+    for tmp in Path(root).rglob(f".*{TMP_SUFFIX}"):
+        if tmp.is_file() and not tmp.is_symlink():
             tmp.unlink()
             n += 1
     return n

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -20,6 +21,10 @@ from PIL import Image, UnidentifiedImageError
 from idg.atomic import atomic_save_image
 
 log = logging.getLogger(__name__)
+
+# A temp file of a cache write older than this was left by a killed writer (a live one writes a PNG in well
+# under a second); younger ones may belong to a concurrent job writing the same key, so they stay.
+STALE_TEMP_SECONDS = 3600
 
 
 def background_key(model: str, prompt: str, negative_prompt: str, seed: int, width: int, height: int, steps: int, guidance: float) -> str:
@@ -56,4 +61,19 @@ class BackgroundCache:
         path = self.path(key)
         if path is None or path.is_file():
             return
+        remove_stale_temp_files(path)
         atomic_save_image(path, Image.fromarray(image), "png")
+
+
+def remove_stale_temp_files(path: Path, max_age: float = STALE_TEMP_SECONDS) -> int:
+    """Delete temp files that killed writers of ``path`` left beside it (older than ``max_age`` seconds)."""
+    n = 0
+    now = time.time()
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > max_age:
+                tmp.unlink()
+                n += 1
+        except FileNotFoundError:  # another job swept it first
+            continue
+    return n

@@ -213,16 +213,23 @@ def train(
 
 
 def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorConfig,
-             key: Optional[str] = None) -> Dict[str, float]:
+             key: Optional[str] = None, overwrite: bool = False, reuse: bool = True) -> Dict[str, float]:
     """mAP50 and mAP50-95 of ``weights`` on the val split of ``data``, by Ultralytics' own validator.
 
-    The result is kept in ``eval.json`` and reused while ``key`` (what it depends on) is unchanged.
+    The result is kept in ``eval.json`` and reused (with ``reuse``) while ``key`` (what it depends on) is
+    unchanged; one of other weights or val data raises RunDirError unless ``overwrite``.
     """
     out = Path(project) / name / "eval.json"
-    if out.is_file():
+    if out.is_file() and reuse:
         previous = json.loads(out.read_text())
         if key is None or previous.get("key") == key:
             return {k: v for k, v in previous.items() if k != "key"}
+        if not overwrite:
+            raise RunDirError(
+                f"{out} holds an evaluation of other weights or val data; pass overwrite=true to redo it, or choose "
+                f"another hydra.run.dir"
+            )
+        log.warning("overwrite=true: %s evaluated other weights or val data, evaluating again", out)
     from ultralytics import YOLO
 
     ensure_fonts()

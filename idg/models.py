@@ -233,6 +233,33 @@ def model_identity(cfg: ModelConfig, dtype) -> str:
     return f"{target}@{cfg.revision or 'main'}:{str(dtype).replace('torch.', '')}"
 
 
+def from_pretrained_safe(cls, pretrained: str, kwargs: Dict[str, object]):
+    """``cls.from_pretrained`` preferring safetensors weights, which cannot run code when loaded.
+
+    Tries safetensors with ``kwargs["variant"]`` (if any), then safetensors without it; pickled ``.bin``
+    weights (which can run code) only when the model has no safetensors at all, with a warning: load such
+    models only from sources you trust. Other errors are raised at once, not retried."""
+    variant = kwargs.get("variant")
+    base = {k: v for k, v in kwargs.items() if k != "variant"}
+    first: Optional[BaseException] = None
+    for safe in (True, False):
+        for v in ([variant, None] if variant else [None]):
+            try:
+                pipe = cls.from_pretrained(pretrained, use_safetensors=safe, **base, **({"variant": v} if v else {}))
+            except (OSError, ValueError) as exc:
+                if not any(word in str(exc).lower() for word in ("safetensors", "variant")):
+                    raise
+                first = first or exc
+                continue
+            if variant and not v:
+                log.warning("variant %s of %s not available; loaded the default weights", variant, pretrained)
+            if not safe:
+                log.warning("%s has no safetensors weights; loaded its pickled .bin weights, which can run code: "
+                            "load only models you trust", pretrained)
+            return pipe
+    raise first
+
+
 def load_pipelines(cfg: ModelConfig, *, offline: bool = False, batch_invariant: str = "auto", progress: bool = False) -> Pipelines:
     """Load the text-to-image pipeline and derive the inpainting one from it."""
     import torch
@@ -250,13 +277,7 @@ def load_pipelines(cfg: ModelConfig, *, offline: bool = False, batch_invariant: 
     if cfg.variant and dtype == torch.float16 and not is_local_path(cfg.pretrained):
         kwargs["variant"] = cfg.variant
     try:
-        try:
-            t2i = AutoPipelineForText2Image.from_pretrained(pretrained, **kwargs)
-        except (OSError, ValueError) as exc:
-            if "variant" not in kwargs:
-                raise
-            log.warning("variant %s not available (%s); loading the default weights", kwargs.pop("variant"), exc)
-            t2i = AutoPipelineForText2Image.from_pretrained(pretrained, **kwargs)
+        t2i = from_pretrained_safe(AutoPipelineForText2Image, pretrained, kwargs)
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"model.pretrained={cfg.pretrained} could not be loaded ({exc.__class__.__name__}: "
                              f"{str(exc).splitlines()[0] if str(exc) else ''}); {ALTERNATIVES}") from exc

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
+from idg.atomic import remove_temp_files
 from idg.config import IdgConfig
 from idg.errors import RunDirError
 from idg.real import RealDataset, load_real, prepare_real
@@ -40,6 +42,47 @@ def check_run_dir(run_dir: Path) -> None:
         raise RunDirError(f"run dir {run_dir} is not writable ({exc.strerror or exc}); set hydra.run.dir to a writable path") from None
 
 
+# What each stage writes into the run dir (resume=false refuses to touch them without overwrite=true).
+STAGE_OUTPUTS = {
+    "generate": ("dataset", "copy_paste", "samples.png"),
+    "train": ("detect",),
+    "evaluate": ("results.csv", "results.json", "results.md", "results.png"),
+}
+
+
+def previous_outputs(cfg: IdgConfig, run_dir: Path) -> List[Path]:
+    """Outputs of this run's stages that an earlier run left in ``run_dir``."""
+    return [run_dir / name for stage in cfg.stages for name in STAGE_OUTPUTS[stage] if (run_dir / name).exists()]
+
+
+def check_previous_run(cfg: IdgConfig, run_dir: Path) -> None:
+    """``resume=false`` promises a fresh start: earlier outputs of the selected stages are an error unless
+    ``overwrite=true`` (then :func:`clear_previous_outputs` deletes them once every check has passed). With
+    ``resume=true`` each output is reused only when it was made from the same inputs (generation fingerprint,
+    training and evaluation keys); one made from other inputs is an error unless ``overwrite=true``."""
+    if cfg.resume or cfg.overwrite:
+        return
+    found = previous_outputs(cfg, run_dir)
+    if found:
+        raise RunDirError(
+            f"{run_dir} already holds outputs of stages={list(cfg.stages)} ({', '.join(p.name for p in found)}) and "
+            f"resume=false; pass overwrite=true to delete and redo them, resume=true to continue that run, or choose "
+            f"another hydra.run.dir"
+        )
+
+
+def clear_previous_outputs(cfg: IdgConfig, run_dir: Path) -> None:
+    """``resume=false overwrite=true``: delete the selected stages' earlier outputs."""
+    if cfg.resume or not cfg.overwrite:
+        return
+    for path in previous_outputs(cfg, run_dir):
+        log.warning("resume=false overwrite=true: deleting %s", path)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
 def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
     """All start-up checks; returns the validated real dataset when the study needs one."""
     from idg.detect import check_detector_model, configure_ultralytics
@@ -64,6 +107,16 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
             configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
         check_verifier(cfg.verify, cfg.offline)
     check_run_dir(run_dir)
+    check_previous_run(cfg, run_dir)
+    # Stages that continue an earlier run need its outputs: a wrong hydra.run.dir fails here, not after setup.
+    if "train" in cfg.stages and "generate" not in cfg.stages:
+        from idg.study import check_synthetic_sets
+
+        check_synthetic_sets(cfg, run_dir)
+    if "evaluate" in cfg.stages and "train" not in cfg.stages:
+        from idg.study import find_trained
+
+        find_trained(cfg, run_dir)
     return real
 
 
@@ -76,6 +129,10 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
     if cfg.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
     real = check_inputs(cfg, run_dir)
+    clear_previous_outputs(cfg, run_dir)
+    swept = remove_temp_files(run_dir)  # of writes a kill interrupted (results, metrics, weights records)
+    if swept:
+        log.info("removed %d temp file(s) of interrupted writes in %s", swept, run_dir)
     write_config(run_dir, config)
     manifest = RunManifest(run_dir)
     logger = WandbLogger(cfg.logger, run_dir, wandb_config(config, sweep), name=run_name(cfg.dataset.name, run_dir, sweep),
@@ -96,7 +153,7 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
             if "evaluate" not in cfg.stages:  # else the models are logged with their real-val metrics
                 from idg.study import trained_as_dict
 
-                logger.log_models([trained_as_dict(t) for t in trained], cfg.dataset.name, syn_yaml.parent)
+                logger.log_models([trained_as_dict(t) for t in trained], cfg.dataset.name, run_dir / "dataset")
         if "evaluate" in cfg.stages:
             metrics.update(_evaluate(cfg, run_dir, prepared, manifest, logger))
         write_metrics(run_dir, metrics)
@@ -104,8 +161,8 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
         manifest.finish("complete")
         logger.finish(0)
         return metrics
-    except BaseException:
-        manifest.finish("failed")
+    except BaseException as exc:
+        manifest.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         logger.finish(1)
         raise
 
@@ -148,7 +205,7 @@ def _evaluate(cfg: IdgConfig, run_dir: Path, prepared, manifest: RunManifest, lo
 
     manifest.stage("evaluate", "running")
     rows = evaluate_arms(cfg, find_trained(cfg, run_dir), prepared)
-    summary = write_results(run_dir, rows, cfg.study.metric)
+    summary = write_results(run_dir, rows, cfg.study.metric, overwrite=cfg.overwrite)
     metrics = flat_metrics(summary)
     metrics["main_metric"] = main_metric(summary, cfg.study.metric)
     from idg.shortcut import shortcut_metrics

@@ -9,7 +9,6 @@ import io
 import json
 import math
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -19,21 +18,9 @@ import yaml
 from PIL import Image, ImageDraw
 
 from idg.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from idg.secrets import redact, redact_text  # noqa: F401 - redact is part of this module's API
 
-SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|passwd|credential)", re.IGNORECASE)
-SECRET_VALUE = re.compile(r"^(hf_[A-Za-z0-9]{20,}|[0-9a-f]{40}|local-[0-9a-f]{40,})$")
 PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]
-
-
-def redact(obj: Any) -> Any:
-    """A copy of a config with secret-looking keys and values (W&B keys, HF tokens) replaced."""
-    if isinstance(obj, dict):
-        return {k: ("***" if SECRET_KEY.search(str(k)) and v not in (None, "") else redact(v)) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [redact(v) for v in obj]
-    if isinstance(obj, str) and SECRET_VALUE.match(obj):
-        return "***"
-    return obj
 
 
 def write_config(run_dir: Path, config: Dict[str, Any]) -> Path:
@@ -57,7 +44,7 @@ class RunManifest:
         self.path = run_dir / "run.json"
         previous = json.loads(self.path.read_text()) if self.path.is_file() else {}
         self.data = {
-            "command": " ".join(sys.argv),
+            "command": redact_text(" ".join(sys.argv)),
             "versions": versions(),
             "attempts": previous.get("attempts", 0) + 1,
             "stages": previous.get("stages", {}),

@@ -2,19 +2,29 @@
 
 Thin on purpose: compose (Hydra) -> validate (typed config, before any model loads) -> run the selected
 stages (:func:`idg.pipeline.run_study`) -> return the main metric, so Hydra sweepers can optimise it.
+
+Every error the user can fix ends the same way, whether Hydra finds it while composing (an unknown group
+option, a misspelt key, a wrong type, an unparsable override) or idg does while validating (a range, a
+missing file): one ``idg: error: ...`` paragraph on stderr naming the key or file, exit status 2, no
+traceback. ``HYDRA_FULL_ERROR=1`` shows the traceback instead. Anything else is a bug and keeps Hydra's
+own report (traceback, exit status 1).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
-from typing import Optional
+import threading
+from pathlib import Path
+from typing import Any, Callable, Optional, Sequence
 
 import hydra
+from hydra._internal.utils import run_and_report as _hydra_run_and_report
 from omegaconf import DictConfig, OmegaConf
 
-from idg.config import register_configs
+from idg.config import REPO_ROOT, register_configs
 
 register_configs()
 log = logging.getLogger("idg")
@@ -39,32 +49,117 @@ def _hydra_context() -> tuple[str, Optional[str], Optional[dict]]:
     return hc.runtime.output_dir, sweep["name"], sweep
 
 
+def exit_user_error(message: str) -> None:
+    """The one way a user error ends the program: one paragraph on stderr, exit status 2."""
+    print(f"idg: error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
 def run_app(cfg: DictConfig, run_dir: Optional[str] = None, group: Optional[str] = None,
-            sweep: Optional[dict] = None) -> Optional[float]:
-    """Validate ``cfg`` and run the study; user errors exit 2 with one clear line (traceback with
-    HYDRA_FULL_ERROR=1)."""
+            sweep: Optional[dict] = None, overrides: Sequence[str] = ()) -> Optional[float]:
+    """Validate ``cfg`` (and refuse secrets in ``overrides``) and run the study; user errors exit 2 with one
+    clear paragraph (traceback with HYDRA_FULL_ERROR=1)."""
     from idg.config import to_config
-    from idg.errors import IdgError
+    from idg.errors import ConfigError, IdgError, full_error_requested, user_message
     from idg.pipeline import run_study
+    from idg.secrets import secret_override
 
     try:
+        secret = secret_override(overrides)
+        if secret:
+            raise ConfigError(secret)
         conf = to_config(cfg)
         run_dir = conf.run_dir or run_dir
         container = OmegaConf.to_container(cfg, resolve=True)
         metrics = run_study(conf, container, run_dir, group=group, sweep=sweep)
     except IdgError as exc:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if full_error_requested():
             raise
         log.error("%s", exc)
-        print(f"idg: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        exit_user_error(user_message(exc))
     return metrics.get("main_metric")
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> Optional[float]:
+def _report_errors(func: Callable[[], Any]) -> Any:
+    """Replaces Hydra's ``run_and_report`` for the CLI: Hydra's own user errors (an unknown option, a
+    misspelt key, a wrong type) become one ``idg: error:`` paragraph and exit 2, like idg's; with
+    HYDRA_FULL_ERROR=1, or for any other exception, Hydra reports as usual."""
+    from idg.errors import full_error_requested, user_message
+
+    try:
+        return func()
+    except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
+        message = None if full_error_requested() else user_message(exc)
+        if message is None:
+            return _hydra_run_and_report(lambda: _reraise(exc))
+        exit_user_error(message)
+
+
+def _reraise(exc: BaseException) -> None:
+    raise exc
+
+
+def _scrub_hydra_outputs() -> None:
+    """Redact secrets in the files Hydra wrote before idg ran (.hydra/*.yaml, a sweep's multirun.yaml)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from idg.secrets import scrub_hydra_dir
+
+    hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
+    sweep_dir = Path(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN and hc.sweep.dir else None
+    scrub_hydra_dir(out / hc.output_subdir if hc.output_subdir else None, sweep_dir)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler stopping a job), handled like Ctrl-C: the run is marked interrupted,
+    W&B is closed, and the finished work stays for a resume."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated()
+
+
+_RUN_DIRS: list = []  # the run dir of the job in progress, for the interruption message
+
+
+# An absolute config path: relative ones resolve against the calling module, which breaks `python -m idg`
+# and the `idg` console script (Hydra then looks for a Python package named conf).
+@hydra.main(config_path=str(REPO_ROOT / "conf"), config_name="config", version_base="1.3")
+def hydra_main(cfg: DictConfig) -> Optional[float]:
+    from hydra.core.hydra_config import HydraConfig
+
+    _scrub_hydra_outputs()
     run_dir, group, sweep = _hydra_context()
-    return run_app(cfg, run_dir=run_dir, group=group, sweep=sweep)
+    _RUN_DIRS[:] = [cfg.get("run_dir") or run_dir]
+    return run_app(cfg, run_dir=run_dir, group=group, sweep=sweep, overrides=list(HydraConfig.get().overrides.task))
+
+
+def main() -> Optional[float]:
+    """The ``idg`` command and ``python -m idg.run``."""
+    import hydra._internal.utils as hydra_utils
+
+    # Hydra reports errors through this module-level function (private API, stable in Hydra 1.3, which
+    # pyproject pins); swapping it is the only hook that sees compose errors before they are printed.
+    from idg.errors import full_error_requested
+
+    hydra_utils.run_and_report = _report_errors
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
+    try:
+        return hydra_main()
+    except KeyboardInterrupt as exc:
+        if full_error_requested():
+            raise
+        where = f" in {_RUN_DIRS[0]}" if _RUN_DIRS else ""
+        print(f"idg: interrupted ({'SIGTERM' if isinstance(exc, Terminated) else 'Ctrl-C'}); the finished work{where} "
+              f"is kept: run the same command again (same hydra.run.dir) to resume", file=sys.stderr, flush=True)
+        sys.exit(143 if isinstance(exc, Terminated) else 130)
+    finally:
+        hydra_utils.run_and_report = _hydra_run_and_report
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

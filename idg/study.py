@@ -35,7 +35,7 @@ import yaml
 from idg.atomic import atomic_write_json, atomic_write_text
 from idg.config import DetectorConfig, IdgConfig
 from idg.detect import EpochCallback, evaluate, train
-from idg.errors import DataError
+from idg.errors import DataError, RunDirError
 from idg.real import IMG_SUFFIXES, PreparedReal, label_path
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,22 @@ def synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) ->
 
         return set_dir(run_dir, fraction, seed) / "dataset" / "data.yaml"
     return run_dir / "dataset" / "data.yaml"
+
+
+def existing_synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
+    path = synthetic_yaml(cfg, run_dir, fraction, seed)
+    if not path.is_file():
+        raise DataError(f"{path}: no synthetic dataset; run the generate stage first (stages=[generate,...]) or "
+                        f"point hydra.run.dir at the run that generated it")
+    return path
+
+
+def check_synthetic_sets(cfg: IdgConfig, run_dir: Path) -> None:
+    """The synthetic sets the study's arms train on exist (a start-up check when generate is not a stage)."""
+    if any(a != "real_only" for a in cfg.study.arms):
+        for seed in cfg.study.seeds:
+            for fraction in cfg.study.fractions:
+                existing_synthetic_yaml(cfg, run_dir, fraction, seed)
 
 
 def syn_only_fraction(cfg: IdgConfig, fraction: float) -> float:
@@ -140,15 +156,9 @@ def train_arms(
         return Trained(arm, fraction, seed, r.weights, r.save_dir, key)
 
     def synthetic(fraction: float, seed: int) -> Path:
-        path = synthetic_yaml(cfg, run_dir, fraction, seed)
-        if not path.is_file():
-            raise DataError(f"{path}: no synthetic dataset; run the generate stage first (stages=[generate,...])")
-        return path
+        return existing_synthetic_yaml(cfg, run_dir, fraction, seed)
 
-    if any(a != "real_only" for a in arms):  # every synthetic set exists before the first training starts
-        for seed in study.seeds:
-            for fraction in study.fractions:
-                synthetic(fraction, seed)
+    check_synthetic_sets(cfg, run_dir)  # every synthetic set exists before the first training starts
 
     out: List[Trained] = []
     for seed in study.seeds:
@@ -200,7 +210,8 @@ def evaluate_arms(cfg: IdgConfig, trained: Sequence[Trained], real: PreparedReal
     rows = []
     for t in trained:
         key = _hash({"weights": t.key or str(t.weights), "val": val_key, "imgsz": cfg.detector.imgsz})
-        m = evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector, key=key)
+        m = evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector, key=key, overwrite=cfg.overwrite,
+                     reuse=cfg.resume)
         rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, **m, "weights": str(t.weights)})
         log.info("%-14s f=%-5g s=%d  mAP50=%.4f  mAP50-95=%.4f", t.arm, t.fraction, t.seed, m["map50"], m["map50_95"])
     return rows
@@ -299,8 +310,28 @@ def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
     return save_figure(fig, path)
 
 
-def write_results(run_dir: Path, rows: Sequence[dict], metric: str) -> List[dict]:
-    """results.csv, results.json, results.md and results.png; returns the summary."""
+def results_key(rows: Sequence[dict]) -> str:
+    """What the result files say: every row but its weights path (which moves with the run dir)."""
+    return _hash([{k: v for k, v in r.items() if k != "weights"} for r in rows])
+
+
+def write_results(run_dir: Path, rows: Sequence[dict], metric: str, overwrite: bool = False) -> List[dict]:
+    """results.csv, results.json, results.md and results.png; returns the summary.
+
+    Results of other trainings or evaluations already in ``run_dir`` raise RunDirError unless ``overwrite``.
+    """
+    key = results_key(rows)
+    previous = run_dir / "results.json"
+    if previous.is_file() and not overwrite:
+        try:
+            old_key = json.loads(previous.read_text()).get("key")
+        except (OSError, ValueError):
+            old_key = None
+        if old_key is not None and old_key != key:
+            raise RunDirError(
+                f"{previous} holds the results of other trainings or evaluations (study arms, fractions or seeds, or "
+                f"their inputs, changed); pass overwrite=true to replace them, or choose another hydra.run.dir"
+            )
     summary = summarize(rows)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["arm", "fraction", "seed", "map50", "map50_95", "precision", "recall", "weights"])
@@ -308,7 +339,7 @@ def write_results(run_dir: Path, rows: Sequence[dict], metric: str) -> List[dict
     for r in rows:
         writer.writerow({k: r.get(k) for k in writer.fieldnames})
     atomic_write_text(run_dir / "results.csv", buf.getvalue())
-    atomic_write_json(run_dir / "results.json", {"rows": list(rows), "summary": summary})
+    atomic_write_json(run_dir / "results.json", {"rows": list(rows), "summary": summary, "key": key})
     atomic_write_text(run_dir / "results.md", markdown_table(summary))
     plot(summary, metric, run_dir / "results.png")
     return summary
