@@ -12,7 +12,7 @@ import os
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from idg.config import ModelConfig
 from idg.errors import ModelLoadError

@@ -91,7 +91,7 @@ def _report_errors(func: Callable[[], Any]) -> Any:
     except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
         message = None if full_error_requested() else user_message(exc)
         if message is None:
-            return _hydra_run_and_report(lambda: _reraise(exc))
+            return _hydra_run_and_report(lambda e=exc: _reraise(e))
         exit_user_error(message)
 
 

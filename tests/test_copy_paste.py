@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from conftest import TINY, make_config
-from fake_real import GREY, SIDE, TRAIN_COLOURS, VAL_COLOUR, image_files, make_real
+from fake_real import GREY, TRAIN_COLOURS, VAL_COLOUR, make_real
 from idg.config import CopyPasteConfig, RealConfig
-from idg.copy_paste import CopyPastePainter, SourceObject, collect_sources, generate_copy_paste_set, paste_object, pixel_box
+from idg.copy_paste import CopyPastePainter, SourceObject, collect_sources, generate_copy_paste_set, pixel_box
 from idg.inpaint import InpaintJob
 from idg.real import load_real, prepare_real
 from idg.sampling import Box
