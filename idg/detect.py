@@ -133,7 +133,7 @@ def _reuse_training(save_dir: Path, key: str, candidates: Sequence[Path]) -> Opt
             continue
         tmp = save_dir.with_name(save_dir.name + ".reuse-tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(cand, tmp, ignore=shutil.ignore_patterns("done.json"))
+        shutil.copytree(cand, tmp, ignore=shutil.ignore_patterns("done.json", "eval_*"))  # evaluated here anew
         weights = Path(info["weights"])
         info["weights"] = str(save_dir / weights.relative_to(cand)) if weights.is_relative_to(cand) else str(weights)
         info["reused_from"] = str(cand)
