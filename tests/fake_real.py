@@ -60,3 +60,41 @@ def image_files(root: Path, split: str) -> List[Path]:
 
 def labels_of(path: Path) -> Dict[str, str]:
     return {p.name: p.read_text() for p in sorted(Path(path).glob("*.txt"))}
+
+
+DAMAGES = ["missing_data_yaml", "missing_val_dir", "image_without_label", "class_id_out_of_range",
+           "label_outside_unit_square", "box_outside_image", "corrupt_image", "names_map_to_nothing"]
+
+
+def damage(root: Path, how: str) -> str:
+    """Damage the fake real dataset at ``root`` in one of the ``DAMAGES`` ways; returns what the error
+    message must say (it names the file, and the line where there is one)."""
+    if how == "missing_data_yaml":
+        (root / "data.yaml").unlink()
+        return "data.yaml: file not found"
+    if how == "missing_val_dir":
+        import shutil
+
+        shutil.rmtree(root / "images" / "val")
+        return "data.yaml"
+    if how == "image_without_label":
+        (root / "labels" / "train" / "train_002.txt").unlink()
+        return "train_002.png: no label file"
+    if how == "class_id_out_of_range":
+        (root / "labels" / "train" / "train_001.txt").write_text("2 0.5 0.5 0.2 0.2\n")
+        return "train_001.txt, line 1: class id 2 is out of range 0..1"
+    if how == "label_outside_unit_square":
+        (root / "labels" / "val" / "val_000.txt").write_text("0 1.5 0.5 0.2 0.2\n")
+        return "val_000.txt, line 1"
+    if how == "box_outside_image":  # centre inside, box reaching past the right edge
+        (root / "labels" / "val" / "val_000.txt").write_text("0 0.9 0.5 0.5 0.2\n")
+        return "val_000.txt, line 1"
+    if how == "corrupt_image":
+        (root / "images" / "train" / "train_004.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+        return "train_004.png: corrupt or unreadable image"
+    if how == "names_map_to_nothing":
+        doc = yaml.safe_load((root / "data.yaml").read_text())
+        doc["names"] = {0: "flame", 1: "vapour"}
+        (root / "data.yaml").write_text(yaml.safe_dump(doc))
+        return "none of its classes (flame, vapour) matches a synthetic class"
+    raise ValueError(how)

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import List
 
 import pytest
-import yaml
 
 from conftest import REPO, make_config
-from fake_real import make_real
+from fake_real import DAMAGES, damage, make_real
 from idg.errors import ConfigError, DataError, IdgError, ModelLoadError, RunDirError
 
 GEN = ["model=tiny", "offline=true", "stages=[generate]", "logger=none"]
@@ -117,36 +116,10 @@ def test_compose_error_message(overrides, needle):
 # ------------------------------------------------------------------------------------ files
 
 
-def _damage(root: Path, how: str) -> str:
-    """Damage the fake real dataset at ``root``; returns what the message must name."""
-    if how == "missing_data_yaml":
-        (root / "data.yaml").unlink()
-        return "data.yaml: file not found"
-    if how == "image_without_label":
-        (root / "labels" / "train" / "train_002.txt").unlink()
-        return "train_002.png: no label file"
-    if how == "class_id_out_of_range":
-        (root / "labels" / "train" / "train_001.txt").write_text("2 0.5 0.5 0.2 0.2\n")
-        return "train_001.txt, line 1: class id 2 is out of range 0..1"
-    if how == "label_outside_unit_square":
-        (root / "labels" / "val" / "val_000.txt").write_text("0 1.5 0.5 0.2 0.2\n")
-        return "val_000.txt, line 1"
-    if how == "corrupt_image":
-        (root / "images" / "train" / "train_004.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
-        return "train_004.png: corrupt or unreadable image"
-    if how == "names_map_to_nothing":
-        doc = yaml.safe_load((root / "data.yaml").read_text())
-        doc["names"] = {0: "flame", 1: "vapour"}
-        (root / "data.yaml").write_text(yaml.safe_dump(doc))
-        return "none of its classes (flame, vapour) matches a synthetic class"
-    raise ValueError(how)
-
-
-@pytest.mark.parametrize("how", ["missing_data_yaml", "image_without_label", "class_id_out_of_range",
-                                 "label_outside_unit_square", "corrupt_image", "names_map_to_nothing"])
+@pytest.mark.parametrize("how", DAMAGES)
 def test_bad_real_dataset(tmp_path, how):
     data = make_real(tmp_path / "real", n_train=8, n_val=2)
-    needle = _damage(tmp_path / "real", how)
+    needle = damage(tmp_path / "real", how)
     exc = start(STUDY + [f"real.data={data}"], tmp_path / "run")
     assert isinstance(exc, DataError) and needle in str(exc), exc
 

@@ -85,8 +85,11 @@ def test_kill_and_resume_until_done_is_byte_identical(tmp_path, tiny_model, tiny
         before = manifest_lines(run_dir)
         started = time.monotonic()
         with open(tmp_path / f"stderr{cycle}.txt", "w+") as err:
+            # SIG_DFL for SIGINT: a shell running the suite in the background leaves it ignored, and Python
+            # then installs no Ctrl-C handler in the child.
             proc = subprocess.Popen(cmd, cwd=REPO, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=err,
-                                    start_new_session=True)
+                                    start_new_session=True,
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             if how == "early":
                 deadline = started + rng.uniform(0.05, 1.0) * startup
                 while time.monotonic() < deadline and proc.poll() is None:

@@ -4,14 +4,13 @@ known numbers, result files, resume keys, and bad real data caught before any mo
 import csv
 import json
 import math
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
 from conftest import FIRE8_MINI, make_config, run_idg
-from fake_real import make_real
+from fake_real import damage, make_real
 from idg.config import RealConfig
 from idg.errors import DataError, RunDirError
 from idg.real import load_real, prepare_real, subset_indices
@@ -181,44 +180,6 @@ def test_a_training_of_another_study_with_the_same_key_is_copied(tmp_path):
 # ------------------------------------------------------------------------------------ bad real data
 
 
-def _break(root: Path, how: str) -> str:
-    """Damage the fake dataset at ``root``; returns the file name the error must mention."""
-    if how == "missing_val_dir":
-        shutil.rmtree(root / "images" / "val")
-        return "data.yaml"
-    if how == "image_without_label":
-        (root / "labels" / "train" / "train_002.txt").unlink()
-        return "train_002"
-    if how == "class_out_of_range":
-        (root / "labels" / "train" / "train_001.txt").write_text("7 0.5 0.5 0.2 0.2\n")
-        return "train_001.txt"
-    if how == "box_outside_image":
-        (root / "labels" / "val" / "val_000.txt").write_text("0 0.9 0.5 0.5 0.2\n")
-        return "val_000.txt"
-    if how == "names_do_not_map":
-        doc = yaml.safe_load((root / "data.yaml").read_text())
-        doc["names"] = {0: "flame", 1: "vapour"}
-        (root / "data.yaml").write_text(yaml.safe_dump(doc))
-        return "data.yaml"
-    if how == "corrupt_image":
-        (root / "images" / "train" / "train_004.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-        return "train_004.png"
-    raise ValueError(how)
-
-
-BREAKAGES = ["missing_val_dir", "image_without_label", "class_out_of_range", "box_outside_image",
-             "names_do_not_map", "corrupt_image"]
-
-
-@pytest.mark.parametrize("how", BREAKAGES)
-def test_bad_real_dataset_names_the_file(tmp_path, how):
-    data = make_real(tmp_path / "real")
-    needle = _break(tmp_path / "real", how)
-    with pytest.raises(DataError) as info:
-        load_real(RealConfig(data=str(data)), NAMES)
-    assert needle in str(info.value)
-
-
 def test_class_map_maps_differently_named_classes(tmp_path):
     data = make_real(tmp_path / "real", names=("flame", "smoke"))
     ds = load_real(RealConfig(data=str(data), class_map={"flame": "fire"}), NAMES)
@@ -241,7 +202,7 @@ def test_bad_real_dataset_fails_before_any_model_loads(tmp_path, monkeypatch, ge
                          (idg.detect, "train"), (idg.copy_paste, "generate_copy_paste_sets")):
         monkeypatch.setattr(module, name, forbidden)
     data = make_real(tmp_path / "real")
-    _break(tmp_path / "real", "class_out_of_range")
+    damage(tmp_path / "real", "class_id_out_of_range")
     cfg = make_config(["experiment=usefulness_smoke", f"generator={generator}", f"real.data={data}", "logger=none"])
     with pytest.raises(DataError, match="train_001.txt"):
         run_study(cfg, {}, tmp_path / "run")
@@ -262,7 +223,7 @@ def test_copy_paste_needs_real_objects_of_every_class(tmp_path):
 @pytest.mark.slow
 def test_entrypoint_bad_real_dataset_exits_2_naming_the_file(tmp_path):
     data = make_real(tmp_path / "real")
-    _break(tmp_path / "real", "image_without_label")
+    damage(tmp_path / "real", "image_without_label")
     res = run_idg(["experiment=usefulness_smoke", f"real.data={data}", f"hydra.run.dir={tmp_path / 'run'}"], timeout=300)
     assert res.returncode == 2, res.stderr[-2000:]
     assert "train_002" in res.stderr and "no label file" in res.stderr
