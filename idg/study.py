@@ -318,16 +318,21 @@ def results_key(rows: Sequence[dict]) -> str:
 def write_results(run_dir: Path, rows: Sequence[dict], metric: str, overwrite: bool = False) -> List[dict]:
     """results.csv, results.json, results.md and results.png; returns the summary.
 
-    Results of other trainings or evaluations already in ``run_dir`` raise RunDirError unless ``overwrite``.
+    Results of other trainings or evaluations already in ``run_dir`` raise RunDirError unless ``overwrite``;
+    results that ``rows`` extend (the same study with more seeds, fractions or arms: every earlier row is
+    among the new ones, unchanged) are replaced.
     """
     key = results_key(rows)
     previous = run_dir / "results.json"
     if previous.is_file() and not overwrite:
         try:
-            old_key = json.loads(previous.read_text()).get("key")
-        except (OSError, ValueError):
-            old_key = None
-        if old_key is not None and old_key != key:
+            old = json.loads(previous.read_text())
+            old_key, old_rows = old.get("key"), old.get("rows") or []
+        except (OSError, ValueError, AttributeError):
+            old_key, old_rows = None, []
+        strip = lambda r: json.dumps({k: v for k, v in r.items() if k != "weights"}, sort_keys=True)  # noqa: E731
+        extended = {strip(r) for r in old_rows} <= {strip(r) for r in rows}
+        if old_key is not None and old_key != key and not extended:
             raise RunDirError(
                 f"{previous} holds the results of other trainings or evaluations (study arms, fractions or seeds, or "
                 f"their inputs, changed); pass overwrite=true to replace them, or choose another hydra.run.dir"

@@ -166,6 +166,10 @@ def test_results_of_other_trainings_are_not_replaced_without_overwrite(tmp_path)
     assert json.loads((tmp_path / "results.json").read_text())["rows"][0]["map50"] == 0.5
     write_results(tmp_path, _rows(0.7), "map50", overwrite=True)
     assert json.loads((tmp_path / "results.json").read_text())["rows"][0]["map50"] == 0.7
+    # the same study with one more seed extends its results: replaced without overwrite
+    more = _rows(0.7) + [{**_rows(0.7)[0], "seed": 99}]
+    write_results(tmp_path, more, "map50")
+    assert len(json.loads((tmp_path / "results.json").read_text())["rows"]) == len(more)
 
 
 def test_temp_files_of_interrupted_writes_are_swept_and_nothing_else(tmp_path):
