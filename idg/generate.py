@@ -45,9 +45,9 @@ from idg.export import SPLITS, Layout, finalize, yolo_lines
 from idg.blend import seam_score, shape_mask
 from idg.inpaint import InpaintJob, inpaint_batch, schedule_rounds
 from idg.models import Pipelines
-from idg.quality import (ObjectCheck, artifact_reason, box_iou, check_object, clean_float, clip_box, crop_around,
+from idg.quality import (ObjectCheck, artifact_reason, check_object, clean_float, clip_box, crop_around,
                          crop_bounds, duplicate_of, phash)
-from idg.sampling import Box, class_ranges, sample_boxes
+from idg.sampling import Box, box_iou, class_ranges, sample_boxes
 from idg.seeds import derive_seed, rng_for
 
 log = logging.getLogger(__name__)

@@ -22,22 +22,12 @@ import cv2
 import numpy as np
 
 from idg.config import QualityConfig
+from idg.sampling import box_iou
 
 BoxT = Tuple[int, int, int, int]  # (x, y, w, h) in pixels
 
 
 # ------------------------------------------------------------------------------------ boxes
-
-
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """IoU of two ``(x, y, w, h)`` boxes."""
-    ax0, ay0, aw, ah = a
-    bx0, by0, bw, bh = b
-    iw = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
-    ih = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 def change_mask(before: np.ndarray, after: np.ndarray, region: np.ndarray, cfg: QualityConfig) -> np.ndarray:

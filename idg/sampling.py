@@ -62,13 +62,19 @@ def sample_size(rng: np.random.Generator, r: ClassRanges) -> Tuple[int, int]:
     return w, h
 
 
-def iou(a: Box, b: Box) -> float:
-    ax0, ay0, ax1, ay1 = a.xyxy
-    bx0, by0, bx1, by1 = b.xyxy
-    iw = max(0, min(ax1, bx1) - max(ax0, bx0))
-    ih = max(0, min(ay1, by1) - max(ay0, by0))
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two ``(x, y, w, h)`` boxes."""
+    ax0, ay0, aw, ah = a
+    bx0, by0, bw, bh = b
+    iw = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
+    ih = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
     inter = iw * ih
-    return inter / float(a.w * a.h + b.w * b.h - inter) if inter else 0.0
+    union = aw * ah + bw * bh - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def iou(a: Box, b: Box) -> float:
+    return box_iou((a.x, a.y, a.w, a.h), (b.x, b.y, b.w, b.h))
 
 
 def _gap_ok(a: Box, b: Box, gap: int) -> bool:

@@ -26,7 +26,7 @@ from idg.atomic import atomic_save_image, atomic_write_json, atomic_write_text
 from idg.config import IdgConfig
 from idg.export import yolo_lines
 from idg.inpaint import InpaintJob, schedule_rounds, to_uint8
-from idg.quality import box_iou
+from idg.sampling import box_iou
 from idg.sampling import class_ranges, sample_boxes
 from idg.seeds import derive_seed, rng_for
 

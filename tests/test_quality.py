@@ -15,7 +15,8 @@ from conftest import compose, make_config
 from idg.blend import paste, seam_score, shape_mask
 from idg.config import QualityConfig, VerifyConfig
 from idg.errors import ConfigError, ModelLoadError
-from idg.quality import artifact_reason, box_iou, check_object, duplicate_of, hamming, phash, quality_metrics
+from idg.quality import artifact_reason, check_object, duplicate_of, hamming, phash, quality_metrics
+from idg.sampling import box_iou
 from idg.seeds import derive_seed, rng_for
 
 SIDE = 96
