@@ -280,10 +280,11 @@ def markdown_table(summary: Sequence[dict]) -> str:
 
 def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
     """mAP vs real fraction, one line per arm with its CI band; an arm without real data (fraction 0) as a
-    horizontal band."""
+    horizontal band. Bands are drawn within [0, 1], where mAP lives (the tables keep the raw t-intervals)."""
     from idg.report import pyplot, save_figure
 
     plt = pyplot()
+    band = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     fractions = sorted({e["fraction"] for e in summary if e["fraction"] > 0}) or [1.0]
@@ -294,12 +295,13 @@ def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
             xs = [min(fractions), max(fractions)]
             ax.plot(xs, [s["mean"]] * 2, linestyle="--", label=f"{arm} (no real data)")
             if s["ci_low"] is not None:
-                ax.fill_between(xs, [s["ci_low"]] * 2, [s["ci_high"]] * 2, alpha=0.15)
+                ax.fill_between(xs, [band(s["ci_low"])] * 2, [band(s["ci_high"])] * 2, alpha=0.15)
             continue
         xs = [e["fraction"] for e in pts]
         ax.plot(xs, [e[metric]["mean"] for e in pts], marker="o", label=arm)
         if all(e[metric]["ci_low"] is not None for e in pts):
-            ax.fill_between(xs, [e[metric]["ci_low"] for e in pts], [e[metric]["ci_high"] for e in pts], alpha=0.2)
+            ax.fill_between(xs, [band(e[metric]["ci_low"]) for e in pts], [band(e[metric]["ci_high"]) for e in pts],
+                            alpha=0.2)
     if len(fractions) > 1:
         ax.set_xscale("log")
     ax.set_xlabel("fraction of the real train split")
