@@ -256,11 +256,26 @@ class Engine:
             self._identity = model_identity(self.cfg.model, dtype)
         return self._identity
 
+    def text_to_image(self, prompts: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
+        """One batched text-to-image call: raw float images in [0, 1], one per (prompt, seed), at the run's
+        resolution with the model's steps and guidance and the background negative prompt."""
+        import torch
+
+        m, res, pipes = self.cfg.model, self.cfg.generate.resolution, self.pipes
+        with torch.inference_mode():
+            return pipes.text2img(
+                **pipes.batch_embeddings(list(prompts), self.background_negative(), m.guidance),
+                num_inference_steps=m.steps,
+                guidance_scale=m.guidance,
+                height=res,
+                width=res,
+                generator=pipes.generators(list(seeds)),
+                output_type="np",
+            ).images
+
     def background_attempts(self, attempts: Dict[int, int]) -> Dict[int, Tuple[np.ndarray, Optional[np.ndarray]]]:
         """``index -> (uint8 image, raw float output or None when cached)`` for each ``index: attempt``; cached
         ones read, the rest generated in batches. Only images free of artifacts are cached."""
-        import torch
-
         from idg.inpaint import to_uint8
 
         identity = self.model_identity()
@@ -273,20 +288,10 @@ class Engine:
                 self.stats.backgrounds_from_cache += 1
         missing = [i for i in attempts if i not in out]
         bs = self.cfg.generate.batch_size
-        m, res = self.cfg.model, self.cfg.generate.resolution
         for start in range(0, len(missing), bs):
             chunk = missing[start : start + bs]
-            pipes = self.pipes
-            with torch.inference_mode():
-                raw = pipes.text2img(
-                    **pipes.batch_embeddings([self.background_prompt(i) for i in chunk], self.background_negative(), m.guidance),
-                    num_inference_steps=m.steps,
-                    guidance_scale=m.guidance,
-                    height=res,
-                    width=res,
-                    generator=pipes.generators([self.background_seed(i, attempts[i]) for i in chunk]),
-                    output_type="np",
-                ).images
+            raw = self.text_to_image([self.background_prompt(i) for i in chunk],
+                                     [self.background_seed(i, attempts[i]) for i in chunk])
             for i, r, img in zip(chunk, raw, to_uint8(np.nan_to_num(raw, nan=0.0))):
                 out[i] = (img, r)
                 if artifact_reason(r, img, self.cfg.quality) is None:

@@ -26,8 +26,7 @@ from idg.atomic import atomic_save_image, atomic_write_json, atomic_write_text
 from idg.config import IdgConfig
 from idg.export import yolo_lines
 from idg.inpaint import InpaintJob, schedule_rounds, to_uint8
-from idg.sampling import box_iou
-from idg.sampling import class_ranges, sample_boxes
+from idg.sampling import box_iou, class_ranges, sample_boxes
 from idg.seeds import derive_seed, rng_for
 
 log = logging.getLogger(__name__)
@@ -54,8 +53,6 @@ def generate_shortcut(cfg: IdgConfig, run_dir: str | Path, engine) -> Optional[P
     seams are made exactly as in the training data. Seeds live in their own ``shortcut-*`` namespaces, so
     no background or object repeats a training image's.
     """
-    import torch
-
     n = cfg.quality.shortcut_images
     if n <= 0:
         return None
@@ -70,18 +67,10 @@ def generate_shortcut(cfg: IdgConfig, run_dir: str | Path, engine) -> Optional[P
     (out / "labels").mkdir(parents=True)
     seed, res, bs = cfg.generate.seed, cfg.generate.resolution, cfg.generate.batch_size
     prompts = [cfg.background.prompts[k % len(cfg.background.prompts)].prompt for k in range(n)]
-    m = cfg.model
-    pipes = engine.pipes
     images: Dict[int, np.ndarray] = {}
     for start in range(0, n, bs):
         chunk = list(range(start, min(n, start + bs)))
-        with torch.inference_mode():
-            raw = pipes.text2img(
-                **pipes.batch_embeddings([prompts[k] for k in chunk], engine.background_negative(), m.guidance),
-                num_inference_steps=m.steps, guidance_scale=m.guidance, height=res, width=res,
-                generator=pipes.generators([derive_seed(seed, "shortcut-background", k) for k in chunk]),
-                output_type="np",
-            ).images
+        raw = engine.text_to_image([prompts[k] for k in chunk], [derive_seed(seed, "shortcut-background", k) for k in chunk])
         images.update(zip(chunk, to_uint8(np.nan_to_num(raw, nan=0.0))))
     boxes = {k: sample_boxes(cfg.sampler, class_ranges(cfg), res, res, rng_for(seed, "shortcut-boxes", k))[0] for k in range(n)}
     for round_keys in schedule_rounds(boxes):
