@@ -18,7 +18,7 @@ import yaml
 from PIL import Image, ImageDraw
 
 from idg.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
-from idg.secrets import redact, redact_text  # noqa: F401 - redact is part of this module's API
+from idg.secrets import redact, redact_text
 
 PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240)]
 

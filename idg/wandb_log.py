@@ -81,7 +81,7 @@ def server_reachable(url: str, timeout: float) -> bool:
 def wandb_config(config: Dict[str, Any], sweep: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The W&B run config: the resolved config with secrets redacted (as in config.yaml), plus ``sweep``
     (group, swept keys and this job's values) for a --multirun job."""
-    from idg.report import redact
+    from idg.secrets import redact
 
     return {**redact(config), **({"sweep": redact(sweep)} if sweep else {})}
 
