@@ -96,15 +96,14 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
         check_sources(real)
     if "generate" in cfg.stages:
         check_model_available(cfg.model, cfg.offline)
-    if "train" in cfg.stages or "evaluate" in cfg.stages:
+    diffusion_generate = "generate" in cfg.stages and cfg.generate.generator == "diffusion"
+    if "train" in cfg.stages or "evaluate" in cfg.stages or (diffusion_generate and cfg.verify.name == "detector"):
         configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
     if "train" in cfg.stages:
         check_detector_model(cfg.detector.model, cfg.offline)
-    if "generate" in cfg.stages and cfg.generate.generator == "diffusion":
+    if diffusion_generate:
         from idg.verify import check_verifier
 
-        if cfg.verify.name == "detector":
-            configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
         check_verifier(cfg.verify, cfg.offline)
     check_run_dir(run_dir)
     check_previous_run(cfg, run_dir)
@@ -204,13 +203,14 @@ def _evaluate(cfg: IdgConfig, run_dir: Path, prepared, manifest: RunManifest, lo
     from idg.study import evaluate_arms, find_trained, flat_metrics, main_metric, write_results
 
     manifest.stage("evaluate", "running")
-    rows = evaluate_arms(cfg, find_trained(cfg, run_dir), prepared)
+    trained = find_trained(cfg, run_dir)
+    rows = evaluate_arms(cfg, trained, prepared)
     summary = write_results(run_dir, rows, cfg.study.metric, overwrite=cfg.overwrite)
     metrics = flat_metrics(summary)
     metrics["main_metric"] = main_metric(summary, cfg.study.metric)
     from idg.shortcut import shortcut_metrics
 
-    metrics.update(shortcut_metrics(cfg, run_dir, find_trained(cfg, run_dir)))
+    metrics.update(shortcut_metrics(cfg, run_dir, trained))
     metrics["main_metric_name"] = cfg.study.metric
     manifest.stage("evaluate", "complete", rows=len(rows))
     logger.log_table("eval/results", [{k: v for k, v in r.items() if k != "weights"} for r in rows])
