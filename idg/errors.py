@@ -91,9 +91,8 @@ def user_message(exc: BaseException) -> Optional[str]:
     if isinstance(exc, (CompactHydraException, OmegaConfBaseException)):
         cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
         key = getattr(cause, "full_key", None) or ""
-        lines = _clean_lines(str(exc))
-        if cause is not exc:
-            lines += _clean_lines(str(cause))
+        exc_lines = _clean_lines(str(exc))
+        lines = exc_lines + (_clean_lines(str(cause)) if cause is not exc else [])
         if isinstance(cause, (ConfigKeyError, ConfigAttributeError)) and key:
             # Hydra says "Could not override 'x'" + "To append to your config use +x=..." + "Key 'y' not in 'Z'";
             # appending is not allowed in a typed group anyway, so say what is wrong and what was meant.
@@ -103,7 +102,7 @@ def user_message(exc: BaseException) -> Optional[str]:
                     f"`python -m idg.run --cfg job` lists the keys")
         if isinstance(cause, ValidationError) and key:
             # "Error merging override k=v" + "Value 'v' of type 'str' could not be converted to Integer"
-            first = _clean_lines(str(exc))[0] if _clean_lines(str(exc)) else ""
+            first = exc_lines[0] if exc_lines else ""
             override = first.split("override ", 1)[1] if "override " in first else key
             return f"{override}: {'; '.join(_clean_lines(str(cause)))} ({key} has type {_type_name(cause)})"
         message = "; ".join(dict.fromkeys(lines)) or exc.__class__.__name__
