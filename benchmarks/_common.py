@@ -12,11 +12,12 @@ def compose_config(overrides: List[str]):
     """The validated IdgConfig for ``overrides``, composed from conf/ like ``python -m idg.run`` does."""
     from hydra import compose, initialize_config_dir
 
-    from idg.config import register_configs, to_config
+    from idg.core.config import register_configs
+    from idg.pipeline import load_config
 
     register_configs()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return to_config(compose(config_name="config", overrides=overrides))
+        return load_config(compose(config_name="config", overrides=overrides))
 
 
 def add_threads_option(ap) -> None:

@@ -5,7 +5,7 @@
 
 (a) the prototype: one text-to-image call per background, then one *full-frame* inpainting call per object,
     sequentially, the pipeline's output becoming the next image; prompts re-encoded on every call.
-(b) idg's engine (`idg.generate.run_generation`): backgrounds batched, objects cropped to a context window
+(b) idg's engine (`idg.generate.engine.run_generation`): backgrounds batched, objects cropped to a context window
     and inpainted at the model's native resolution, batched across images, prompt embeddings reused,
     pasted back inside the box, each object checked (and repainted if it failed) by the default quality
     checks. The background cache is disabled so both do the same work from scratch; the held-out
@@ -32,7 +32,7 @@ from _common import add_threads_option, apply_threads, compose_config, machine  
 
 def build_model(kind: str, path: Path, device: str) -> str:
     """Path of a local pipeline: the tiny one, or a random-init full-size SDXL architecture."""
-    from idg.tiny import build_tiny_sdxl
+    from idg.models.tiny import build_tiny_sdxl
 
     if kind == "tiny":
         return str(build_tiny_sdxl(path))
@@ -40,7 +40,7 @@ def build_model(kind: str, path: Path, device: str) -> str:
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionXLPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from idg.tiny import _tokenizer
+    from idg.models.tiny import _tokenizer
 
     # SDXL's published architecture, random weights: measures speed, not quality (no Hub access here).
     tok, vocab = _tokenizer()
@@ -70,8 +70,8 @@ def prototype(cfg, pipes, n: int) -> float:
     """The prototype's loop; returns seconds."""
     import torch
 
-    from idg.dataset import background_plan
-    from idg.generate import plan_boxes
+    from idg.generate.plan import background_plan
+    from idg.generate.plan import plan_boxes
 
     plan = background_plan(cfg.background.prompts, n)
     res, m, inp = cfg.generate.resolution, cfg.model, cfg.inpaint
@@ -94,20 +94,22 @@ def prototype(cfg, pipes, n: int) -> float:
 
 
 def engine(cfg, pipes, run_dir: Path) -> float:
-    from idg.generate import run_generation
+    from idg.generate.engine import export, run_generation
 
     t0 = time.perf_counter()
     result = run_generation(cfg, run_dir, pipes_factory=lambda: pipes)
-    assert result.complete
+    assert export(result, cfg.class_names)
     return time.perf_counter() - t0
 
 
 def backgrounds_only(cfg, pipes, n: int) -> float:
     """Seconds for the engine's background pass alone (the cache is off in ``cfg``)."""
-    from idg.generate import Engine
+    from idg.generate.backgrounds import PromptBackgrounds
+    from idg.generate.engine import GenerationStats, model_identity
+    from idg.generate.parts import Lazy
 
     t0 = time.perf_counter()
-    Engine(cfg, None, lambda: pipes, lambda p: None).backgrounds(list(range(n)))
+    PromptBackgrounds(cfg, Lazy(lambda: pipes), GenerationStats(), model_identity(cfg)).backgrounds(list(range(n)))
     return time.perf_counter() - t0
 
 
@@ -125,8 +127,8 @@ def main() -> None:
     args = ap.parse_args()
     apply_threads(args.threads)
 
-    from idg.generate import plan_boxes
-    from idg.models import load_pipelines
+    from idg.generate.plan import plan_boxes
+    from idg.models.diffusion import load_pipelines
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

@@ -30,9 +30,9 @@ def main() -> None:
     args = ap.parse_args()
     apply_threads(args.threads)
 
-    from idg.generate import run_generation
-    from idg.models import load_pipelines
-    from idg.tiny import build_tiny_sdxl
+    from idg.generate.engine import run_generation
+    from idg.models.diffusion import load_pipelines
+    from idg.models.tiny import build_tiny_sdxl
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -61,12 +61,14 @@ def main() -> None:
         t_off = time.perf_counter() - t
 
         # one background pass alone, and one inpaint pass with every background cached
-        from idg.generate import Engine
+        from idg.generate.backgrounds import PromptBackgrounds
+        from idg.generate.engine import GenerationStats, model_identity
+        from idg.generate.parts import Lazy
 
         c = cfg(0, "solo")
-        engine = Engine(c, None, lambda: pipes, lambda p: None)
+        source = PromptBackgrounds(c, Lazy(lambda: pipes), GenerationStats(), model_identity(c))
         t = time.perf_counter()
-        engine.backgrounds(list(range(args.images)))
+        source.backgrounds(list(range(args.images)))
         t_bg = time.perf_counter() - t
         t = time.perf_counter()
         run(cfg(1, "solo"), "solo1")

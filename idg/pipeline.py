@@ -1,97 +1,102 @@
-"""The whole study as plain functions: check inputs -> generate -> train arms -> evaluate -> report.
+"""The study, stage by stage: check inputs -> generate -> export -> shortcut set -> train -> evaluate -> report.
 
-Every input check (config ranges, sampler feasibility, real dataset, model paths, run dir) runs in
-:func:`check_inputs` before any model loads, so a typo costs a second, not a GPU hour.
+:func:`run_study` is the whole study in one page: each stage is a function below, called by name, over a
+typed config and the run dir's :class:`~idg.core.layout.RunLayout`. What each stage needs and writes is the
+stage table (:mod:`idg.core.stages`). Every input check (config ranges, sampler feasibility, real dataset,
+model paths, run dir) runs in :func:`check_inputs` before any model loads, so a typo costs a second, not a
+GPU hour. Stages emit events (:mod:`idg.core.events`); W&B listens (:mod:`idg.report.wandb_log`).
+
+Heavy modules (torch, diffusers, Ultralytics) are imported inside the stages, after the checks.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from idg.atomic import remove_temp_files
-from idg.config import IdgConfig
-from idg.errors import RunDirError
-from idg.real import RealDataset, load_real, prepare_real
-from idg.report import RunManifest, write_config, write_metrics, write_sample_grid
-from idg.sampling import check_feasible
-from idg.wandb_log import WandbLogger, run_name, wandb_config
+from omegaconf import DictConfig
+
+from idg.core.atomic import remove_temp_files
+from idg.core.config import IdgConfig, to_config
+from idg.core.events import Events
+from idg.core.layout import RunLayout
+from idg.core.rundir import check_previous_run, check_run_dir, clear_previous_outputs
+from idg.core.stages import needs_real
+from idg.data.real import RealDataset, load_real
+from idg.data.subsets import PreparedReal, prepare_real
+from idg.generate.sampling import check_feasible
+from idg.report.run_files import RunManifest, write_config, write_metrics
+from idg.report.wandb_log import WandbLogger
+from idg.report.wandb_media import run_name, wandb_config
 
 log = logging.getLogger(__name__)
 
 
-def needs_real(cfg: IdgConfig) -> bool:
-    return (
-        "evaluate" in cfg.stages
-        or ("train" in cfg.stages and any(a != "syn_only" for a in cfg.study.arms))
-        or ("generate" in cfg.stages and cfg.generate.generator == "copy_paste")
-    )
+def load_config(cfg: DictConfig) -> IdgConfig:
+    """A composed config, validated into the typed schema (the prototype's CSVs read in, when named)."""
+    from idg.data.csv_import import apply_csv_dataset
+
+    return to_config(cfg, preprocess=[apply_csv_dataset])
 
 
-def check_run_dir(run_dir: Path) -> None:
+def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group: Optional[str] = None,
+              sweep: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Run the stages of ``cfg.stages`` into ``run_dir``; returns the metrics also written to metrics.json.
+
+    ``config`` is the resolved config as written to config.yaml; ``sweep`` (a ``--multirun`` job:
+    :func:`idg.core.overrides.sweep_info`) goes into the W&B config only."""
+    run = RunLayout(Path(run_dir).resolve())
+    if cfg.offline:
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    real = check_inputs(cfg, run.root)
+    clear_previous_outputs(cfg, run.root)
+    swept = remove_temp_files(run.root)  # of writes a kill interrupted (results, metrics, weights records)
+    if swept:
+        log.info("removed %d temp file(s) of interrupted writes in %s", swept, run.root)
+    write_config(run.root, config)
+    record = RunManifest(run.root)
+    events = Events([WandbLogger(cfg.logger, run.root, wandb_config(config, sweep),
+                                 name=run_name(cfg.dataset.name, run.root, sweep), group=group, offline=cfg.offline)])
+    metrics: Dict[str, Any] = {}
     try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".idg_write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise RunDirError(f"run dir {run_dir} is not writable ({exc.strerror or exc}); set hydra.run.dir to a writable path") from None
+        # The real set first: the copy-paste generator cuts its objects from its train subsets.
+        prepared = prepare_real(real, run.real) if real is not None else None
+        if "generate" in cfg.stages:
+            record.stage("generate", "running")
+            sets = generate(cfg, run, prepared)
+            exported = export(cfg, sets)
+            shortcut_set(cfg, run, sets)
+            metrics.update(report_generation(cfg, run, sets, exported, record, events))
+        if "train" in cfg.stages:
+            train(cfg, run, prepared, record, events)
+        if "evaluate" in cfg.stages:
+            metrics.update(evaluate(cfg, run, prepared, record, events))
+        write_metrics(run.root, metrics)
+        events.emit("summary", metrics)
+        record.finish("complete")
+        events.emit("finish", 0)
+        return metrics
+    except BaseException as exc:
+        record.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+        events.emit("finish", 1)
+        raise
 
 
-# What each stage writes into the run dir (resume=false refuses to touch them without overwrite=true).
-STAGE_OUTPUTS = {
-    "generate": ("dataset", "copy_paste", "samples.png"),
-    "train": ("detect",),
-    "evaluate": ("results.csv", "results.json", "results.md", "results.png"),
-}
-
-
-def previous_outputs(cfg: IdgConfig, run_dir: Path) -> List[Path]:
-    """Outputs of this run's stages that an earlier run left in ``run_dir``."""
-    return [run_dir / name for stage in cfg.stages for name in STAGE_OUTPUTS[stage] if (run_dir / name).exists()]
-
-
-def check_previous_run(cfg: IdgConfig, run_dir: Path) -> None:
-    """``resume=false`` promises a fresh start: earlier outputs of the selected stages are an error unless
-    ``overwrite=true`` (then :func:`clear_previous_outputs` deletes them once every check has passed). With
-    ``resume=true`` each output is reused only when it was made from the same inputs (generation fingerprint,
-    training and evaluation keys); one made from other inputs is an error unless ``overwrite=true``."""
-    if cfg.resume or cfg.overwrite:
-        return
-    found = previous_outputs(cfg, run_dir)
-    if found:
-        raise RunDirError(
-            f"{run_dir} already holds outputs of stages={list(cfg.stages)} ({', '.join(p.name for p in found)}) and "
-            f"resume=false; pass overwrite=true to delete and redo them, resume=true to continue that run, or choose "
-            f"another hydra.run.dir"
-        )
-
-
-def clear_previous_outputs(cfg: IdgConfig, run_dir: Path) -> None:
-    """``resume=false overwrite=true``: delete the selected stages' earlier outputs."""
-    if cfg.resume or not cfg.overwrite:
-        return
-    for path in previous_outputs(cfg, run_dir):
-        log.warning("resume=false overwrite=true: deleting %s", path)
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+# ------------------------------------------------------------------------------------ start-up checks
 
 
 def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
     """All start-up checks; returns the validated real dataset when the study needs one."""
-    from idg.detect import check_detector_model, configure_ultralytics
-    from idg.models import check_model_available
+    from idg.models.detector import check_detector_model, configure_ultralytics
+    from idg.models.diffusion import check_model_available
 
     check_feasible(cfg)
     real = load_real(cfg.real, cfg.class_names) if needs_real(cfg) else None
     if "generate" in cfg.stages and cfg.generate.generator == "copy_paste":
-        from idg.copy_paste import check_sources
+        from idg.generate.copy_paste import check_sources
 
         check_sources(real)
     if "generate" in cfg.stages:
@@ -102,118 +107,117 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
     if "train" in cfg.stages:
         check_detector_model(cfg.detector.model, cfg.offline)
     if diffusion_generate:
-        from idg.verify import check_verifier
+        from idg.generate.verify import check_verifier
 
         check_verifier(cfg.verify, cfg.offline)
     check_run_dir(run_dir)
     check_previous_run(cfg, run_dir)
     # Stages that continue an earlier run need its outputs: a wrong hydra.run.dir fails here, not after setup.
     if "train" in cfg.stages and "generate" not in cfg.stages:
-        from idg.study import check_synthetic_sets
+        from idg.study.arms import check_synthetic_sets
 
         check_synthetic_sets(cfg, run_dir)
     if "evaluate" in cfg.stages and "train" not in cfg.stages:
-        from idg.study import find_trained
+        from idg.study.arms import find_trained
 
         find_trained(cfg, run_dir)
     return real
 
 
-def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group: Optional[str] = None,
-              sweep: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Run the stages of ``cfg.stages`` into ``run_dir``; returns the metrics also written to metrics.json.
-
-    ``sweep`` (a ``--multirun`` job: :func:`idg.overrides.sweep_info`) goes into the W&B config only."""
-    run_dir = Path(run_dir).resolve()
-    if cfg.offline:
-        os.environ["HF_HUB_OFFLINE"] = "1"
-    real = check_inputs(cfg, run_dir)
-    clear_previous_outputs(cfg, run_dir)
-    swept = remove_temp_files(run_dir)  # of writes a kill interrupted (results, metrics, weights records)
-    if swept:
-        log.info("removed %d temp file(s) of interrupted writes in %s", swept, run_dir)
-    write_config(run_dir, config)
-    manifest = RunManifest(run_dir)
-    logger = WandbLogger(cfg.logger, run_dir, wandb_config(config, sweep), name=run_name(cfg.dataset.name, run_dir, sweep),
-                         group=group, offline=cfg.offline)
-    metrics: Dict[str, Any] = {}
-    try:
-        # The real set first: the copy-paste generator cuts its objects from its train subsets.
-        prepared = prepare_real(real, run_dir / "real") if real is not None else None
-        if "generate" in cfg.stages:
-            metrics.update(_generate(cfg, run_dir, manifest, logger, prepared))
-        if "train" in cfg.stages:
-            from idg.study import train_arms
-
-            t0 = time.perf_counter()
-            manifest.stage("train", "running")
-            trained = train_arms(cfg, run_dir, prepared, on_epoch=logger.log_epoch)
-            manifest.stage("train", "complete", seconds=round(time.perf_counter() - t0, 1), trainings=len(trained))
-            if "evaluate" not in cfg.stages:  # else the models are logged with their real-val metrics
-                from idg.study import trained_as_dict
-
-                logger.log_models([trained_as_dict(t) for t in trained], cfg.dataset.name, run_dir / "dataset")
-        if "evaluate" in cfg.stages:
-            metrics.update(_evaluate(cfg, run_dir, prepared, manifest, logger))
-        write_metrics(run_dir, metrics)
-        logger.summary(metrics)
-        manifest.finish("complete")
-        logger.finish(0)
-        return metrics
-    except BaseException as exc:
-        manifest.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
-        logger.finish(1)
-        raise
+# ------------------------------------------------------------------------------------ the stages
 
 
-def _generate(cfg: IdgConfig, run_dir: Path, manifest: RunManifest, logger: WandbLogger, prepared) -> Dict[str, Any]:
-    from idg.generate import run_generation
-
-    manifest.stage("generate", "running")
+def generate(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal]) -> list:
+    """Images and labels into ``dataset/`` (diffusion: one set), or one copy-paste set per (fraction, seed)
+    under ``copy_paste/``; returns their GenerationResults."""
     if cfg.generate.generator == "copy_paste":
-        from idg.copy_paste import generate_copy_paste_sets
+        from idg.generate.copy_paste import generate_copy_paste_sets
 
-        results = generate_copy_paste_sets(cfg, prepared, run_dir)  # one set per (fraction, seed)
-    else:
-        results = [run_generation(cfg, run_dir)]
+        return generate_copy_paste_sets(cfg, prepared, run.root)
+    from idg.generate.engine import run_generation
+
+    return [run_generation(cfg, run.root)]
+
+
+def export(cfg: IdgConfig, sets: list) -> bool:
+    """The index files of each complete set: YOLO data.yaml, COCO annotations.json, sorted manifest,
+    generation.json. Returns whether every set is complete."""
+    from idg.generate.engine import export as export_set
+
+    return all([export_set(result, cfg.class_names) for result in sets])
+
+
+def shortcut_set(cfg: IdgConfig, run: RunLayout, sets: list) -> Optional[Path]:
+    """The held-out null-prompt images of the seam-shortcut rate (diffusion, unsharded, complete runs), made
+    with the generation's own background source and painter."""
+    result = sets[0]
+    if cfg.generate.generator != "diffusion" or cfg.generate.num_shards != 1 or not result.complete:
+        return None
+    from idg.generate.shortcut import generate_shortcut
+
+    return generate_shortcut(cfg, run.root, result.engine.source, result.engine.painter)
+
+
+def report_generation(cfg: IdgConfig, run: RunLayout, sets: list, complete: bool, record: RunManifest,
+                      events: Events) -> Dict[str, Any]:
+    """Generation stats and quality KPIs (metrics.json), the sample grid, and the generation events."""
+    from idg.generate.quality import quality_metrics
+    from idg.report.samples import write_sample_grid
+
     stats: Dict[str, Any] = {}
-    for r in results:  # summed over the sets
+    for r in sets:  # summed over the sets
         for k, v in r.stats.as_dict().items():
             stats[k] = stats.get(k, 0) + v
     stats["images_per_second"] = round(stats["images"] / stats["seconds"], 4) if stats["seconds"] > 0 else 0.0
-    result = results[0]
-    complete = all(r.complete for r in results)
-    manifest.stage("generate", "complete" if complete else "partial", sets=len(results), **stats)
+    record.stage("generate", "complete" if complete else "partial", sets=len(sets), **stats)
+    records = [rec for r in sets for rec in r.records]
     metrics = {f"generate/{k}": v for k, v in stats.items()}
-    metrics["generate/total_images"] = sum(len(r.records) for r in results)
-    metrics["generate/total_objects"] = sum(len(rec["objects"]) for r in results for rec in r.records)
-    from idg.quality import quality_metrics
-
-    metrics.update(quality_metrics([rec for r in results for rec in r.records]))
-    write_metrics(run_dir, metrics)
-    if result.records:
-        write_sample_grid(run_dir, result.layout.root, result.records, cfg.class_names, cfg.logger.num_samples or 16)
-        logger.log_generation(result.layout.root, result.records, cfg.class_names,
-                              cfg.generate.cache_dir if cfg.generate.use_cache else None, cfg.dataset.name, result.complete)
-    logger.log(metrics)
+    metrics["generate/total_images"] = len(records)
+    metrics["generate/total_objects"] = sum(len(rec["objects"]) for rec in records)
+    metrics.update(quality_metrics(records))
+    write_metrics(run.root, metrics)
+    first = sets[0]
+    if first.records:
+        write_sample_grid(run.samples, first.layout.root, first.records, cfg.logger.num_samples or 16)
+        events.emit("generation", first.layout.root, first.records, cfg.class_names,
+                    cfg.generate.cache_dir if cfg.generate.use_cache else None, cfg.dataset.name, first.complete)
+    events.metrics(metrics)
     return metrics
 
 
-def _evaluate(cfg: IdgConfig, run_dir: Path, prepared, manifest: RunManifest, logger: WandbLogger) -> Dict[str, Any]:
-    from idg.study import evaluate_arms, find_trained, flat_metrics, main_metric, write_results
+def train(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal], record: RunManifest,
+          events: Events) -> List[Any]:
+    """Every detector training of the study (arms x real fractions x seeds): synthetic only, synthetic then
+    fine-tuned on real, real only, mixed; finished ones are skipped."""
+    from idg.study.arms import train_arms, trained_as_dict
 
-    manifest.stage("evaluate", "running")
-    trained = find_trained(cfg, run_dir)
+    t0 = time.perf_counter()
+    record.stage("train", "running")
+    trained = train_arms(cfg, run.root, prepared, on_epoch=events.epoch)
+    record.stage("train", "complete", seconds=round(time.perf_counter() - t0, 1), trainings=len(trained))
+    if "evaluate" not in cfg.stages:  # else the models are logged with their real-val metrics
+        events.emit("models", [trained_as_dict(t) for t in trained], cfg.dataset.name, run.dataset_dir)
+    return trained
+
+
+def evaluate(cfg: IdgConfig, run: RunLayout, prepared: PreparedReal, record: RunManifest,
+             events: Events) -> Dict[str, Any]:
+    """Every training on the real val split, the results files, and the seam-shortcut rates."""
+    from idg.report.results import write_results
+    from idg.study.arms import evaluate_arms, find_trained
+    from idg.study.shortcut_rate import shortcut_metrics
+    from idg.study.stats import flat_metrics, main_metric
+
+    record.stage("evaluate", "running")
+    trained = find_trained(cfg, run.root)
     rows = evaluate_arms(cfg, trained, prepared)
-    summary = write_results(run_dir, rows, cfg.study.metric, overwrite=cfg.overwrite)
+    summary = write_results(run.root, rows, cfg.study.metric, overwrite=cfg.overwrite)
     metrics = flat_metrics(summary)
     metrics["main_metric"] = main_metric(summary, cfg.study.metric)
-    from idg.shortcut import shortcut_metrics
-
-    metrics.update(shortcut_metrics(cfg, run_dir, trained))
+    metrics.update(shortcut_metrics(cfg, run.root, trained))
     metrics["main_metric_name"] = cfg.study.metric
-    manifest.stage("evaluate", "complete", rows=len(rows))
-    logger.log_table("eval/results", [{k: v for k, v in r.items() if k != "weights"} for r in rows])
-    logger.log_models(rows, cfg.dataset.name, run_dir / "dataset")
-    logger.log(metrics)
+    record.stage("evaluate", "complete", rows=len(rows))
+    events.emit("table", "eval/results", [{k: v for k, v in r.items() if k != "weights"} for r in rows])
+    events.emit("models", rows, cfg.dataset.name, run.dataset_dir)
+    events.metrics(metrics)
     return metrics

@@ -24,7 +24,7 @@ import hydra
 from hydra._internal.utils import run_and_report as _hydra_run_and_report
 from omegaconf import DictConfig, OmegaConf
 
-from idg.config import REPO_ROOT, register_configs
+from idg.core.config import REPO_ROOT, register_configs
 
 register_configs()
 log = logging.getLogger("idg")
@@ -36,7 +36,7 @@ def _hydra_context() -> tuple[str, Optional[str], Optional[dict]]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from idg.overrides import sweep_info
+    from idg.core.overrides import sweep_info
 
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
@@ -59,16 +59,15 @@ def run_app(cfg: DictConfig, run_dir: Optional[str] = None, group: Optional[str]
             sweep: Optional[dict] = None, overrides: Sequence[str] = ()) -> Optional[float]:
     """Validate ``cfg`` (and refuse secrets in ``overrides``) and run the study; user errors exit 2 with one
     clear paragraph (traceback with HYDRA_FULL_ERROR=1)."""
-    from idg.config import to_config
-    from idg.errors import ConfigError, IdgError, full_error_requested, user_message
-    from idg.pipeline import run_study
-    from idg.secrets import secret_override
+    from idg.core.errors import ConfigError, IdgError, full_error_requested, user_message
+    from idg.core.secrets import secret_override
+    from idg.pipeline import load_config, run_study
 
     try:
         secret = secret_override(overrides)
         if secret:
             raise ConfigError(secret)
-        conf = to_config(cfg)
+        conf = load_config(cfg)
         run_dir = conf.run_dir or run_dir
         container = OmegaConf.to_container(cfg, resolve=True)
         metrics = run_study(conf, container, run_dir, group=group, sweep=sweep)
@@ -84,7 +83,7 @@ def _report_errors(func: Callable[[], Any]) -> Any:
     """Replaces Hydra's ``run_and_report`` for the CLI: Hydra's own user errors (an unknown option, a
     misspelt key, a wrong type) become one ``idg: error:`` paragraph and exit 2, like idg's; with
     HYDRA_FULL_ERROR=1, or for any other exception, Hydra reports as usual."""
-    from idg.errors import full_error_requested, user_message
+    from idg.core.errors import full_error_requested, user_message
 
     try:
         return func()
@@ -104,7 +103,7 @@ def _scrub_hydra_outputs() -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from idg.secrets import scrub_hydra_dir
+    from idg.core.secrets import scrub_hydra_dir
 
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
@@ -142,7 +141,7 @@ def main() -> Optional[float]:
 
     # Hydra reports errors through this module-level function (private API, stable in Hydra 1.3, which
     # pyproject pins); swapping it is the only hook that sees compose errors before they are printed.
-    from idg.errors import full_error_requested
+    from idg.core.errors import full_error_requested
 
     hydra_utils.run_and_report = _report_errors
     on_main_thread = threading.current_thread() is threading.main_thread()

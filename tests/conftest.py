@@ -53,7 +53,7 @@ def compose(overrides: Optional[List[str]] = None):
     """The composed DictConfig for ``overrides`` (Hydra's compose API over conf/)."""
     from hydra import compose as hydra_compose, initialize_config_dir
 
-    from idg.config import register_configs
+    from idg.core.config import register_configs
 
     register_configs()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
@@ -62,9 +62,9 @@ def compose(overrides: Optional[List[str]] = None):
 
 def make_config(overrides: Optional[List[str]] = None):
     """The validated IdgConfig for ``overrides``."""
-    from idg.config import to_config
+    from idg.pipeline import load_config
 
-    return to_config(compose(overrides))
+    return load_config(compose(overrides))
 
 
 TINY = ["model=tiny", "offline=true", "stages=[generate]"]
@@ -73,7 +73,7 @@ TINY = ["model=tiny", "offline=true", "stages=[generate]"]
 @pytest.fixture(scope="session")
 def tiny_model(session_tmp: Path) -> Path:
     """The tiny SDXL, built once per session where model=tiny looks for it."""
-    from idg.tiny import ensure_tiny_sdxl
+    from idg.models.tiny import ensure_tiny_sdxl
 
     cfg = make_config(TINY)
     return ensure_tiny_sdxl(os.path.expanduser(cfg.model.pretrained))
@@ -82,7 +82,7 @@ def tiny_model(session_tmp: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_pipes(tiny_model):
     """Loaded tiny pipelines, shared by the tests that generate (loading costs ~0.5 s)."""
-    from idg.models import load_pipelines
+    from idg.models.diffusion import load_pipelines
 
     cfg = make_config(TINY)
     return load_pipelines(cfg.model, offline=True, batch_invariant="true")

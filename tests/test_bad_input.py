@@ -20,7 +20,7 @@ import pytest
 
 from conftest import REPO, make_config
 from fake_real import DAMAGES, damage, make_real
-from idg.errors import ConfigError, DataError, IdgError, ModelLoadError, RunDirError
+from idg.core.errors import ConfigError, DataError, IdgError, ModelLoadError, RunDirError
 
 GEN = ["model=tiny", "offline=true", "stages=[generate]", "logger=none"]
 STUDY = ["experiment=smoke", "logger=none", "stages=[generate,train,evaluate]"]
@@ -29,17 +29,17 @@ STUDY = ["experiment=smoke", "logger=none", "stages=[generate,train,evaluate]"]
 @pytest.fixture(autouse=True)
 def no_model_loads(monkeypatch):
     """Any attempt to build, load or train a model fails the test: every check must come first."""
-    import idg.copy_paste
-    import idg.detect
-    import idg.generate
-    import idg.models
-    import idg.tiny
+    import idg.generate.copy_paste
+    import idg.study.detect
+    import idg.generate.engine
+    import idg.models.diffusion
+    import idg.models.tiny
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a model was loaded, built or trained before the bad input was caught")
 
-    for module, name in ((idg.models, "load_pipelines"), (idg.tiny, "ensure_tiny_sdxl"), (idg.generate, "run_generation"),
-                         (idg.detect, "train"), (idg.detect, "evaluate"), (idg.copy_paste, "generate_copy_paste_sets")):
+    for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.generate.engine, "run_generation"),
+                         (idg.study.detect, "train"), (idg.study.detect, "evaluate"), (idg.generate.copy_paste, "generate_copy_paste_sets")):
         monkeypatch.setattr(module, name, forbidden)
 
 
@@ -104,7 +104,7 @@ COMPOSE_CASES = [
 
 @pytest.mark.parametrize("overrides, needle", [c[1:] for c in COMPOSE_CASES], ids=[c[0] for c in COMPOSE_CASES])
 def test_compose_error_message(overrides, needle):
-    from idg.errors import user_message
+    from idg.core.errors import user_message
 
     with pytest.raises(Exception) as info:
         make_config(GEN + overrides)

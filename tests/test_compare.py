@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from idg.compare import main
+from idg.report.compare import main
 
 
 def make_run(path: Path, config: dict, overrides: list, metrics: dict, status: str = "complete") -> Path:

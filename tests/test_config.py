@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import compose, make_config, run_idg
-from idg.errors import ConfigError
+from idg.core.errors import ConfigError
 
 
 @pytest.mark.parametrize("dataset", ["forest_fire", "safari", "fire_cctv"])

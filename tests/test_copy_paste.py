@@ -10,11 +10,13 @@ from PIL import Image
 
 from conftest import TINY, make_config
 from fake_real import GREY, TRAIN_COLOURS, VAL_COLOUR, make_real
-from idg.config import CopyPasteConfig, RealConfig
-from idg.copy_paste import CopyPastePainter, SourceObject, collect_sources, generate_copy_paste_set, pixel_box
-from idg.inpaint import InpaintJob
-from idg.real import load_real, prepare_real
-from idg.sampling import Box
+from idg.core.config import CopyPasteConfig, RealConfig
+from idg.data.yolo import pixel_box
+from idg.generate.copy_paste import CopyPastePainter, SourceObject, collect_sources, generate_copy_paste_set
+from idg.generate.parts import PaintJob
+from idg.data.real import load_real
+from idg.data.subsets import prepare_real
+from idg.core.box import Box
 
 BLUE = (0, 0, 200)
 RED = (255, 0, 0)
@@ -36,23 +38,23 @@ def _blue(side=64):
 
 def test_hard_paste_fills_exactly_the_box(tmp_path):
     painter = CopyPastePainter([_source(tmp_path)], CopyPasteConfig(blend="none", feather=0))
-    box = Box(0, 5, 9, 40, 22)
+    box = Box(5, 9, 40, 22, 0)
     images = {0: _blue()}
-    windows = painter(images, [InpaintJob((0, 0), box, "fire", seed=1)])
+    windows = painter.paint(images, [PaintJob((0, 0), box, "fire", seed=1)])
     red = np.all(images[0] == RED, axis=-1)
     ys, xs = np.nonzero(red)
     assert (xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) == (5, 9, 40, 22)
     assert red.sum() == 40 * 22  # the whole box, nothing else
     assert np.all(images[0][~red] == BLUE)
     w = windows[(0, 0)]
-    assert (w.x, w.y, w.w, w.h) == (5, 9, 40, 22) and w.source["box"] == [10, 20, 30, 12]
+    assert w.window.xywh == (5, 9, 40, 22) and w.source["box"] == [10, 20, 30, 12]
 
 
 def test_feathered_paste_stays_inside_the_box(tmp_path):
     painter = CopyPastePainter([_source(tmp_path)], CopyPasteConfig(blend="feather", feather=6))
-    box = Box(0, 12, 20, 36, 28)
+    box = Box(12, 20, 36, 28, 0)
     images = {0: _blue()}
-    painter(images, [InpaintJob((0, 0), box, "fire", seed=1)])
+    painter.paint(images, [PaintJob((0, 0), box, "fire", seed=1)])
     out = images[0].astype(int)
     inside = np.zeros((64, 64), bool)
     inside[20:48, 12:48] = True
@@ -68,7 +70,7 @@ def test_feathered_paste_stays_inside_the_box(tmp_path):
 def test_other_blends_leave_the_outside_alone(tmp_path, blend):
     painter = CopyPastePainter([_source(tmp_path)], CopyPasteConfig(blend=blend, feather=4))
     images = {0: _blue()}
-    painter(images, [InpaintJob((0, 0), Box(0, 0, 30, 30, 34), "fire", seed=2)])  # touches the image border
+    painter.paint(images, [PaintJob((0, 0), Box(0, 30, 30, 34, 0), "fire", seed=2)])  # touches the image border
     outside = np.ones((64, 64), bool)
     outside[30:64, 0:30] = False
     assert np.all(images[0][outside] == BLUE)
@@ -79,11 +81,11 @@ def test_choice_is_seeded_and_prefers_the_box_aspect(tmp_path):
     wide = SourceObject(_source(tmp_path, (0, 0, 40, 10)).image, 0, (0, 0, 40, 10))
     tall = SourceObject(wide.image, 0, (0, 0, 10, 40))
     painter = CopyPastePainter([wide, tall], CopyPasteConfig(candidates=2))
-    assert all(painter.choose(Box(0, 0, 0, 30, 8), s) == wide for s in range(10))
-    assert all(painter.choose(Box(0, 0, 0, 8, 30), s) == tall for s in range(10))
+    assert all(painter.choose(Box(0, 0, 30, 8, 0), s) == wide for s in range(10))
+    assert all(painter.choose(Box(0, 0, 8, 30, 0), s) == tall for s in range(10))
     uniform = CopyPastePainter([wide, tall], CopyPasteConfig(candidates=1))
-    picks = [uniform.choose(Box(0, 0, 0, 30, 8), s) for s in range(40)]
-    assert picks == [uniform.choose(Box(0, 0, 0, 30, 8), s) for s in range(40)] and tall in picks and wide in picks
+    picks = [uniform.choose(Box(0, 0, 30, 8, 0), s) for s in range(40)]
+    assert picks == [uniform.choose(Box(0, 0, 30, 8, 0), s) for s in range(40)] and tall in picks and wide in picks
 
 
 def test_pixel_box_covers_the_normalised_box():
@@ -114,8 +116,8 @@ def tiny_pipes_64():
     """The tiny SDXL, built where model=tiny looks for it and loaded (generate-only config: no real data)."""
     import os
 
-    from idg.models import load_pipelines
-    from idg.tiny import ensure_tiny_sdxl
+    from idg.models.diffusion import load_pipelines
+    from idg.models.tiny import ensure_tiny_sdxl
 
     cfg = make_config(TINY + ["stages=[generate]"])
     ensure_tiny_sdxl(os.path.expanduser(cfg.model.pretrained))
@@ -126,7 +128,7 @@ def tiny_pipes_64():
 def test_generated_boxes_hold_exactly_the_pasted_objects(real_run, tiny_pipes_64):
     """Hard paste, non-overlapping boxes: every label box is filled with its class's colour, every pixel
     outside the boxes is the cached background, and no val pixel appears anywhere."""
-    from idg.cache import BackgroundCache
+    from idg.generate.cache import BackgroundCache
 
     ds, prepared, run_dir = real_run
     cfg = make_config(TINY + [

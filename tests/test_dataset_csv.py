@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 from conftest import make_config
-from idg.dataset import background_plan, class_name_from_prompt
-from idg.errors import DataError
-from idg.sampling import class_ranges, sample_boxes
+from idg.data.csv_import import class_name_from_prompt
+from idg.generate.plan import background_plan
+from idg.core.errors import DataError
+from idg.generate.sampling import class_ranges, sample_boxes
 
 SAFARI_CLASSES = """name,prompt,min_appear,max_appear,aspect_ratio_min,aspect_ratio_max,width_min,width_max,height_min,height_max
 zebra,"a zebra standing in the grass, full body",0,2,0.6,1.6,300,500,300,500
@@ -82,7 +83,7 @@ def test_missing_csv_file(safari_csv):
 
 def test_csv_values_are_validated_like_yaml(safari_csv):
     (safari_csv / "classes.csv").write_text(SAFARI_CLASSES.replace("zebra,\"a zebra standing in the grass, full body\",0,2", "zebra,\"a zebra\",3,2"))
-    from idg.errors import ConfigError
+    from idg.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"classes\.zebra\.count"):
         _csv_config(safari_csv)

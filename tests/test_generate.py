@@ -8,8 +8,9 @@ import pytest
 from PIL import Image
 
 from conftest import make_config
-from idg.errors import RunDirError
-from idg.generate import run_generation, shard_indices, val_indices
+from idg.core.errors import RunDirError
+from idg.generate.engine import export, run_generation
+from idg.generate.plan import shard_indices, val_indices
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +24,9 @@ def gen_config(tmp_path, tiny_model, *extra):
 
 
 def generate(cfg, run_dir, pipes):
-    return run_generation(cfg, run_dir, pipes_factory=lambda: pipes)
+    result = run_generation(cfg, run_dir, pipes_factory=lambda: pipes)
+    export(result, cfg.class_names)
+    return result
 
 
 def export_files(root: Path):
@@ -106,7 +109,7 @@ class Interrupted(Exception):
 
 
 def test_interrupted_run_resumes_to_identical_bytes(reference, tmp_path, tiny_model, tiny_pipes, monkeypatch):
-    from idg.generate import Engine
+    from idg.generate.engine import Engine
 
     _, _, expected = reference
     cfg = gen_config(tmp_path, tiny_model, "generate.batch_size=4")
@@ -115,7 +118,7 @@ def test_interrupted_run_resumes_to_identical_bytes(reference, tmp_path, tiny_mo
 
     def flaky_write(self, index, image, rec):
         if calls["n"] == 3:  # die after the image file but before its manifest line
-            from idg.atomic import atomic_save_image
+            from idg.core.atomic import atomic_save_image
 
             atomic_save_image(self.layout.root / rec["image"], Image.fromarray(image), "png")
             raise Interrupted

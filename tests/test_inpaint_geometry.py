@@ -3,13 +3,14 @@
 import numpy as np
 import pytest
 
-from idg.blend import alpha_mask, composite, paste, shape_mask
-from idg.config import InpaintConfig
-from idg.inpaint import context_window, prepare_crop, put_back, schedule_rounds
-from idg.sampling import Box
+from idg.generate.blend import alpha_mask, composite, paste, shape_mask
+from idg.core.config import InpaintConfig
+from idg.generate.inpaint import context_window, prepare_crop, put_back
+from idg.generate.parts import schedule_rounds
+from idg.core.box import Box
 
 
-@pytest.mark.parametrize("box", [Box(0, 0, 0, 10, 10), Box(0, 50, 60, 14, 40), Box(0, 110, 100, 18, 28), Box(0, 0, 0, 128, 128)])
+@pytest.mark.parametrize("box", [Box(0, 0, 10, 10, 0), Box(50, 60, 14, 40, 0), Box(110, 100, 18, 28, 0), Box(0, 0, 128, 128, 0)])
 @pytest.mark.parametrize("context", [1.0, 1.5, 3.0])
 def test_context_window_contains_box_and_stays_inside(box, context):
     win = context_window(box, 128, 128, context, "crop")
@@ -20,14 +21,14 @@ def test_context_window_contains_box_and_stays_inside(box, context):
 
 
 def test_full_mode_window_is_the_frame():
-    win = context_window(Box(0, 5, 5, 10, 10), 128, 96, 2.0, "full")
+    win = context_window(Box(5, 5, 10, 10, 0), 128, 96, 2.0, "full")
     assert (win.x, win.y, win.w, win.h) == (0, 0, 128, 96)
 
 
 def test_prepare_crop_upsamples_small_boxes_to_the_crop_size():
     image = np.zeros((128, 128, 3), np.uint8)
     cfg = InpaintConfig(context=2.0)
-    win, crop, mask = prepare_crop(image, Box(0, 60, 60, 8, 8), cfg, 64)
+    win, crop, mask = prepare_crop(image, Box(60, 60, 8, 8, 0), cfg, 64)
     assert (win.w, win.h) == (16, 16) and crop.size == (64, 64) and mask.size == (64, 64)
     m = np.asarray(mask) > 0
     ys, xs = np.nonzero(m)
@@ -40,7 +41,7 @@ def test_prepare_crop_upsamples_small_boxes_to_the_crop_size():
 def test_put_back_changes_nothing_outside_the_box(blend, mask_shape):
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, (96, 96, 3), dtype=np.uint8)
-    box = Box(0, 30, 20, 25, 33)
+    box = Box(30, 20, 25, 33, 0)
     cfg = InpaintConfig(blend=blend, mask=mask_shape, feather=6, context=2.0)
     win = context_window(box, 96, 96, cfg.context, cfg.mode)
     result = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
@@ -91,5 +92,5 @@ def test_paste_poisson_matches_colours_at_the_border():
 
 
 def test_rounds_paint_each_image_objects_in_order_and_batch_across_images():
-    boxes = {0: [Box(0, 0, 0, 1, 1)] * 2, 1: [], 2: [Box(0, 0, 0, 1, 1)] * 3}
+    boxes = {0: [Box(0, 0, 1, 1, 0)] * 2, 1: [], 2: [Box(0, 0, 1, 1, 0)] * 3}
     assert schedule_rounds(boxes) == [[(0, 0), (2, 0)], [(0, 1), (2, 1)], [(2, 2)]]

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from idg.models import from_pretrained_safe
+from idg.models.diffusion import from_pretrained_safe
 
 
 class FakePipeline:

@@ -12,12 +12,12 @@ import pytest
 from PIL import Image
 
 from conftest import compose, make_config
-from idg.blend import paste, seam_score, shape_mask
-from idg.config import QualityConfig, VerifyConfig
-from idg.errors import ConfigError, ModelLoadError
-from idg.quality import artifact_reason, check_object, duplicate_of, hamming, phash, quality_metrics
-from idg.sampling import box_iou
-from idg.seeds import derive_seed, rng_for
+from idg.generate.blend import paste, seam_score, shape_mask
+from idg.core.config import QualityConfig, VerifyConfig
+from idg.core.errors import ConfigError, ModelLoadError
+from idg.generate.quality import artifact_reason, check_object, duplicate_of, hamming, phash, quality_metrics
+from idg.core.box import box_iou
+from idg.core.seeds import derive_seed, rng_for
 
 SIDE = 96
 SQUARE = (255, 40, 200)  # a colour no textured background has
@@ -169,9 +169,8 @@ def square_painter(cfg, blank_attempts=(0,)):
                 images[i] = img
             return {}
 
-        return paint
+        return SimpleNamespace(paint=paint, needs_model=False)
 
-    factory.needs_pipes = False
     return factory
 
 
@@ -185,10 +184,12 @@ def fake_config(tmp_path, *extra):
 
 
 def run_fake(cfg, run_dir, pipes=None, painter=None):
-    from idg.generate import run_generation
+    from idg.generate.engine import export, run_generation
 
     pipes = pipes or FakePipes()
-    return run_generation(cfg, run_dir, pipes_factory=lambda: pipes, painter_factory=painter or square_painter(cfg))
+    result = run_generation(cfg, run_dir, pipes_factory=lambda: pipes, painter_factory=painter or square_painter(cfg))
+    export(result, cfg.class_names)
+    return result
 
 
 def test_an_object_that_paints_nothing_is_retried_with_a_new_seed_and_labelled_where_it_appeared(tmp_path):
@@ -253,7 +254,7 @@ def test_retries_do_not_depend_on_the_batch_size(tmp_path):
 
 
 def test_a_resumed_run_still_finds_duplicates_of_finished_images(tmp_path, monkeypatch):
-    from idg.generate import Engine
+    from idg.generate.engine import Engine
 
     def files(root):
         return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
@@ -324,13 +325,13 @@ def test_a_background_that_stays_black_is_kept_and_flagged(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory):
-    from idg.tiny import build_tiny_clip
+    from idg.models.tiny import build_tiny_clip
 
     return build_tiny_clip(tmp_path_factory.mktemp("clip") / "tiny-clip")
 
 
 def test_clip_verifier_loads_a_local_tiny_clip_offline_and_scores(tiny_clip):
-    from idg.verify import build_verifier, check_verifier
+    from idg.generate.verify import build_verifier, check_verifier
 
     cfg = VerifyConfig(name="clip", model=str(tiny_clip))
     check_verifier(cfg, offline=True)
@@ -352,7 +353,7 @@ def test_clip_verifier_rejects_below_min_score_in_the_engine(tmp_path, tiny_clip
 
 
 def test_detector_verifier_scores_crops_with_a_yolo_model():
-    from idg.verify import build_verifier
+    from idg.generate.verify import build_verifier
 
     verifier = build_verifier(VerifyConfig(name="detector", model="yolov8n.yaml"))
     scores = verifier([u8(texture(12)), u8(texture(13))[:50]], ["fire", "fire"], ["fire", "fire"])
@@ -360,7 +361,7 @@ def test_detector_verifier_scores_crops_with_a_yolo_model():
 
 
 def test_missing_verifier_models_fail_before_loading(tmp_path):
-    from idg.verify import check_verifier
+    from idg.generate.verify import check_verifier
 
     with pytest.raises(ModelLoadError, match="verify.model"):
         check_verifier(VerifyConfig(name="clip", model=str(tmp_path / "nope")), offline=True)
@@ -400,7 +401,7 @@ def test_quality_ranges_are_checked_naming_the_key(override, message):
 
 
 def test_quality_settings_change_the_dataset_fingerprint_but_shortcut_settings_do_not():
-    from idg.generate import fingerprint
+    from idg.generate.plan import fingerprint
 
     base = fingerprint(make_config(["stages=[generate]"]))
     assert fingerprint(make_config(["quality.min_iou=0.6", "stages=[generate]"])) != base
@@ -409,7 +410,7 @@ def test_quality_settings_change_the_dataset_fingerprint_but_shortcut_settings_d
 
 
 def test_shortcut_fires_counts_boxes_hit_at_iou_half():
-    from idg.shortcut import fires
+    from idg.study.shortcut_rate import fires
 
     boxes = [[10, 10, 20, 20], [50, 50, 10, 10]]
     assert fires([], boxes) == 0
@@ -439,8 +440,8 @@ def test_study_start_up_checks_the_verifier_model_before_anything_loads(tmp_path
 
 
 def test_a_locating_verifier_can_give_the_label_box(tmp_path, monkeypatch):
-    from idg.generate import Engine
-    from idg.quality import clip_box, crop_bounds
+    from idg.generate.judge import ObjectJudge
+    from idg.generate.quality import clip_box, crop_bounds
 
     class Locator:
         """Finds the object in the middle 60% of each crop, with confidence 0.9."""
@@ -451,7 +452,7 @@ def test_a_locating_verifier_can_give_the_label_box(tmp_path, monkeypatch):
         def __call__(self, crops, classes, prompts):
             return [s for s, _ in self.locate(crops, classes)]
 
-    monkeypatch.setattr(Engine, "verifier", property(lambda self: Locator()))
+    monkeypatch.setattr(ObjectJudge, "verifier", property(lambda self: Locator()))
     cfg = fake_config(tmp_path, "verify=detector", "verify.model=yolov8n.yaml", "verify.use_box=true",
                       "verify.min_score=0.5", "generate.num_images=2")
     result = run_fake(cfg, tmp_path / "run", painter=square_painter(cfg, blank_attempts=()))
@@ -468,7 +469,7 @@ def test_a_locating_verifier_can_give_the_label_box(tmp_path, monkeypatch):
 
 
 def test_clip_scores_do_not_depend_on_the_batch(tiny_clip):
-    from idg.verify import build_verifier
+    from idg.generate.verify import build_verifier
 
     verifier = build_verifier(VerifyConfig(name="clip", model=str(tiny_clip)), offline=True)
     crops = [u8(texture(20 + k))[: 20 + 7 * k, : 30 + 5 * k] for k in range(4)]

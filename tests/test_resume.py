@@ -62,13 +62,13 @@ def dataset_files(root: Path) -> dict:
 
 def test_kill_and_resume_until_done_is_byte_identical(tmp_path, tiny_model, tiny_pipes):
     from conftest import make_config
-    from idg.generate import run_generation
+    from idg.generate.engine import export, run_generation
 
     t0 = time.perf_counter()
     # The uninterrupted run, in-process (same code and config; saves a process start-up).
     reference = tmp_path / "reference"
     ref_cfg = make_config(overrides(tmp_path / "cache_ref", tiny_model))
-    assert run_generation(ref_cfg, reference, pipes_factory=lambda: tiny_pipes).complete
+    assert export(run_generation(ref_cfg, reference, pipes_factory=lambda: tiny_pipes), ref_cfg.class_names)
     expected = dataset_files(reference / "dataset")
     assert len([k for k in expected if k.startswith("images/")]) == NUM_IMAGES
 
@@ -168,21 +168,21 @@ def test_interrupted_study_resumes_at_the_unfinished_arm(tmp_path, tiny_model, m
     generation and the finished arm are not redone."""
     from conftest import make_config
     from idg.pipeline import run_study
-    from idg.wandb_log import WandbLogger
+    from idg.report.wandb_log import WandbLogger
 
     cfg = make_config(["experiment=smoke", "stages=[generate,train]", "study.arms=[syn_only,real_only]", "logger=none",
                        "generate.num_images=4", "model.resolution=64", "model.native_resolution=32",
                        "classes.fire.width=[0.2,0.4]", f"model.pretrained={tiny_model}",
                        f"generate.cache_dir={tmp_path}/cache"])
     run_dir = tmp_path / "run"
-    real_log_epoch = WandbLogger.log_epoch
+    real_log_epoch = WandbLogger.on_epoch
 
     def interrupt_real_only(self, tag, epoch, metrics):
         if tag.startswith("real_only/"):
             raise Interrupt
         real_log_epoch(self, tag, epoch, metrics)
 
-    monkeypatch.setattr(WandbLogger, "log_epoch", interrupt_real_only)
+    monkeypatch.setattr(WandbLogger, "on_epoch", interrupt_real_only)
     with pytest.raises(Interrupt):
         run_study(cfg, {}, run_dir)
     syn, real = run_dir / "detect" / "syn_only" / "f0_s0", run_dir / "detect" / "real_only" / "f1_s0"
@@ -193,7 +193,7 @@ def test_interrupted_study_resumes_at_the_unfinished_arm(tmp_path, tiny_model, m
     assert run["stages"]["generate"]["status"] == "complete"
     kept = {p: p.stat().st_mtime_ns for p in [*syn.rglob("*.pt"), *(run_dir / "dataset").rglob("*.png"), syn / "done.json"]}
 
-    monkeypatch.setattr(WandbLogger, "log_epoch", real_log_epoch)
+    monkeypatch.setattr(WandbLogger, "on_epoch", real_log_epoch)
     caplog.set_level("INFO")
     metrics = run_study(cfg, {}, run_dir)
     assert {p: p.stat().st_mtime_ns for p in kept} == kept  # nothing finished was redone

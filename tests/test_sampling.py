@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from conftest import make_config
-from idg.errors import ConfigError
-from idg.sampling import Box, check_feasible, class_ranges, iou, sample_boxes
+from idg.core.errors import ConfigError
+from idg.core.box import Box
+from idg.generate.sampling import check_feasible, class_ranges, iou, sample_boxes
 
 GEN = ["stages=[generate]"]
 
@@ -88,9 +89,9 @@ def test_same_seed_same_boxes():
 
 
 def test_iou():
-    assert iou(Box(0, 0, 0, 10, 10), Box(0, 0, 0, 10, 10)) == 1.0
-    assert iou(Box(0, 0, 0, 10, 10), Box(0, 5, 0, 10, 10)) == pytest.approx(50 / 150)
-    assert iou(Box(0, 0, 0, 10, 10), Box(0, 10, 0, 10, 10)) == 0.0
+    assert iou(Box(0, 0, 10, 10, 0), Box(0, 0, 10, 10, 0)) == 1.0
+    assert iou(Box(0, 0, 10, 10, 0), Box(5, 0, 10, 10, 0)) == pytest.approx(50 / 150)
+    assert iou(Box(0, 0, 10, 10, 0), Box(10, 0, 10, 10, 0)) == 0.0
 
 
 @pytest.mark.parametrize(

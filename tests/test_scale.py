@@ -66,8 +66,8 @@ def _fake_shard(root: Path, shard: int, num_shards: int, indices, fingerprint="a
     ],
 )
 def test_merge_rejects_inconsistent_shards(tmp_path, shards, needle):
-    from idg.errors import DataError
-    from idg.merge import merge
+    from idg.core.errors import DataError
+    from idg.generate.merge import merge
 
     dirs = [_fake_shard(tmp_path / f"s{n}", s, k, idx) for n, (s, k, idx) in enumerate(shards)]
     with pytest.raises(DataError, match=needle):
@@ -75,8 +75,8 @@ def test_merge_rejects_inconsistent_shards(tmp_path, shards, needle):
 
 
 def test_merge_rejects_other_configs_and_unfinished_shards(tmp_path):
-    from idg.errors import DataError
-    from idg.merge import merge
+    from idg.core.errors import DataError
+    from idg.generate.merge import merge
 
     a = _fake_shard(tmp_path / "a", 0, 2, [0, 1])
     with pytest.raises(DataError, match="different config"):
@@ -87,7 +87,7 @@ def test_merge_rejects_other_configs_and_unfinished_shards(tmp_path):
 
 def _writer(args):
     cache_dir, seed = args
-    from idg.cache import BackgroundCache
+    from idg.generate.cache import BackgroundCache
 
     cache = BackgroundCache(cache_dir)
     rng = np.random.default_rng(0)  # every writer writes the same content for the same key
@@ -100,7 +100,7 @@ def _writer(args):
 
 
 def test_concurrent_writers_do_not_corrupt_the_cache(tmp_path):
-    from idg.cache import BackgroundCache
+    from idg.generate.cache import BackgroundCache
 
     with mp.get_context("spawn").Pool(4) as pool:
         assert all(pool.map(_writer, [(str(tmp_path), s) for s in range(8)]))

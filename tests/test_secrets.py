@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import run_idg
-from idg.secrets import redact, redact_text, secret_override
+from idg.core.secrets import redact, redact_text, secret_override
 
 FAKE_WANDB_KEY = "0123456789abcdef0123456789abcdef01234567"  # the shape of a W&B API key
 FAKE_HF_TOKEN = "hf_FakeTokenForTestsOnly1234567890abcd"

@@ -11,10 +11,13 @@ import yaml
 
 from conftest import FIRE8_MINI, make_config, run_idg
 from fake_real import damage, make_real
-from idg.config import RealConfig
-from idg.errors import DataError, RunDirError
-from idg.real import load_real, prepare_real, subset_indices
-from idg.study import data_key, markdown_table, mean_ci, summarize, write_results
+from idg.core.config import RealConfig
+from idg.core.errors import DataError, RunDirError
+from idg.data.real import load_real
+from idg.data.subsets import prepare_real, subset_indices
+from idg.report.results import markdown_table, write_results
+from idg.study.keys import data_key
+from idg.study.stats import mean_ci, summarize
 
 NAMES = ["fire", "smoke"]
 T_975_DF2 = 4.302652729911275  # Student t quantile 0.975 with 2 degrees of freedom
@@ -135,8 +138,8 @@ def test_data_key_follows_labels_and_images(tmp_path):
 
 
 def test_a_finished_training_with_other_inputs_is_not_reused(tmp_path):
-    from idg.config import DetectorConfig
-    from idg.detect import train
+    from idg.core.config import DetectorConfig
+    from idg.study.detect import train
 
     save = tmp_path / "detect" / "real_only" / "f1_s0"
     save.mkdir(parents=True)
@@ -152,9 +155,9 @@ def test_a_finished_training_with_other_inputs_is_not_reused(tmp_path):
 def test_a_training_of_another_study_with_the_same_key_is_copied(tmp_path):
     """study.reuse: a finished training elsewhere with the same key is copied (weights repointed), one with
     another key is not, and a dir that is not a study is a config error."""
-    from idg.config import DetectorConfig
-    from idg.detect import train
-    from idg.errors import ConfigError
+    from idg.core.config import DetectorConfig
+    from idg.study.detect import train
+    from idg.core.errors import ConfigError
 
     other = tmp_path / "other" / "detect" / "real_only" / "f1_s0"
     (other / "weights").mkdir(parents=True)
@@ -169,7 +172,7 @@ def test_a_training_of_another_study_with_the_same_key_is_copied(tmp_path):
     assert done["key"] == "k1" and done["reused_from"] == str(other)
     assert not list(here.glob("*.reuse-tmp"))
 
-    from idg.detect import _reuse_training
+    from idg.study.detect import _reuse_training
 
     assert _reuse_training(tmp_path / "x" / "f1_s0", "k2", [other]) is None  # another key: trained, not copied
     assert make_config(["real=fire8_mini", "study.reuse=[" + str(tmp_path / "other") + "]"]).study.reuse == [str(tmp_path / "other")]
@@ -188,18 +191,18 @@ def test_class_map_maps_differently_named_classes(tmp_path):
 
 @pytest.mark.parametrize("generator", ["diffusion", "copy_paste"])
 def test_bad_real_dataset_fails_before_any_model_loads(tmp_path, monkeypatch, generator):
-    import idg.copy_paste
-    import idg.detect
-    import idg.generate
-    import idg.models
-    import idg.tiny
+    import idg.generate.copy_paste
+    import idg.study.detect
+    import idg.generate.engine
+    import idg.models.diffusion
+    import idg.models.tiny
     from idg.pipeline import run_study
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a model or a training started before the real data was checked")
 
-    for module, name in ((idg.models, "load_pipelines"), (idg.tiny, "ensure_tiny_sdxl"), (idg.generate, "run_generation"),
-                         (idg.detect, "train"), (idg.copy_paste, "generate_copy_paste_sets")):
+    for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.generate.engine, "run_generation"),
+                         (idg.study.detect, "train"), (idg.generate.copy_paste, "generate_copy_paste_sets")):
         monkeypatch.setattr(module, name, forbidden)
     data = make_real(tmp_path / "real")
     damage(tmp_path / "real", "class_id_out_of_range")
@@ -210,7 +213,7 @@ def test_bad_real_dataset_fails_before_any_model_loads(tmp_path, monkeypatch, ge
 
 
 def test_copy_paste_needs_real_objects_of_every_class(tmp_path):
-    from idg.copy_paste import check_sources
+    from idg.generate.copy_paste import check_sources
 
     data = make_real(tmp_path / "real", n_train=12)
     for label in (tmp_path / "real" / "labels" / "train").glob("*.txt"):
@@ -246,7 +249,7 @@ def test_usefulness_bundles():
 
 
 def test_copy_paste_without_real_data_is_a_config_error():
-    from idg.errors import ConfigError
+    from idg.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="real.data"):
         make_config(["generator=copy_paste", "stages=[generate]"])

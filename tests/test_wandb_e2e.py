@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from conftest import REPO, run_idg
-from idg.atomic import read_jsonl
+from idg.core.atomic import read_jsonl
 from wandb_records import offline_runs
 
 pytestmark = pytest.mark.slow

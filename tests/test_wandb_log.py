@@ -15,12 +15,12 @@ from types import SimpleNamespace
 import pytest
 from PIL import Image
 
-from idg.config import LoggerConfig
-from idg.detect import _epoch_forwarder, _strip_ultralytics_wandb
-from idg.overrides import assignments, group_name, label, sweep_info, swept_keys
-from idg.wandb_log import (
-    WandbLogger, background_path, box_sets, object_rows, run_name, server_reachable, wandb_config,
-)
+from idg.core.config import LoggerConfig
+from idg.study.detect import _epoch_forwarder, _strip_ultralytics_wandb
+from idg.core.overrides import assignments, group_name, label, sweep_info, swept_keys
+from idg.report.wandb_log import WandbLogger
+from idg.report.wandb_media import background_path, box_sets, object_rows, run_name, wandb_config
+from idg.report.wandb_server import server_reachable
 from wandb_records import offline_runs
 
 NAMES = ["fire", "smoke"]
@@ -178,16 +178,16 @@ def test_online_without_server_logs_everything_offline_and_never_writes_secrets(
     config = {"dataset": {"name": "toy"}, "logger": {"api_key": SECRET}, "hub_token": "secret-token"}
     cfg = LoggerConfig(mode="online", online_timeout=2.0, num_samples=2, num_pairs=4)
 
-    with caplog.at_level(logging.WARNING, logger="idg.wandb_log"):
+    with caplog.at_level(logging.WARNING, logger="idg.report.wandb_log"):
         t0 = time.monotonic()
         logger = WandbLogger(cfg, run_dir, wandb_config(config), name="toy-run")
         assert time.monotonic() - t0 < 20  # no 30 s wait on W&B's own retries
         assert logger.active and logger.offline
-        logger.log_generation(root, records, NAMES, str(cache), "toy", complete=True)
-        logger.log_epoch("syn_only/s0", 1, {"metrics/mAP50(B)": 0.5})
-        logger.log_models([{"arm": "syn_only", "fraction": 0.0, "seed": 0, "map50": 0.5, "weights": str(weights)}],
+        logger.on_generation(root, records, NAMES, str(cache), "toy", complete=True)
+        logger.on_epoch("syn_only/s0", 1, {"metrics/mAP50(B)": 0.5})
+        logger.on_models([{"arm": "syn_only", "fraction": 0.0, "seed": 0, "map50": 0.5, "weights": str(weights)}],
                           "toy", root)
-        logger.finish()
+        logger.on_finish()
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("idg")]
     assert len(warnings) == 1 and "not reachable" in warnings[0].getMessage()
 
@@ -236,11 +236,11 @@ def test_online_with_a_rejected_key_falls_back_to_offline(tmp_path, monkeypatch,
     monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
     monkeypatch.setenv("WANDB_API_KEY", SECRET)
     try:
-        with caplog.at_level(logging.WARNING, logger="idg.wandb_log"):
+        with caplog.at_level(logging.WARNING, logger="idg.report.wandb_log"):
             logger = WandbLogger(LoggerConfig(mode="online"), tmp_path, {"a": 1}, name="x")
             assert logger.active and logger.offline
-            logger.log({"generate/images": 1})
-            logger.finish()
+            logger.on_metrics({"generate/images": 1})
+            logger.on_finish()
     finally:
         server.shutdown()
         server.server_close()
@@ -260,11 +260,11 @@ def test_a_failing_wandb_never_raises(tmp_path, monkeypatch):
             raise RuntimeError("W&B exploded")
 
     logger.run = Broken()
-    logger.log({"a": 1})  # switches logging off instead of raising
+    logger.on_metrics({"a": 1})  # switches logging off instead of raising
     assert not logger.active
-    logger.log_epoch("t", 1, {"a": 1.0})
-    logger.log_generation(tmp_path, [record(0, [])], NAMES, None, "x", complete=True)
-    logger.finish()
+    logger.on_epoch("t", 1, {"a": 1.0})
+    logger.on_generation(tmp_path, [record(0, [])], NAMES, None, "x", complete=True)
+    logger.on_finish()
 
 
 # ------------------------------------------------------------------------------------ Ultralytics callbacks

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from idg.errors import DataError
+from idg.core.errors import DataError
 
 
 def _parse(overrides: Sequence[str]):

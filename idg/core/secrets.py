@@ -97,7 +97,7 @@ def scrub_file(path: Path) -> bool:
     clean = redact_text(text)
     if clean == text:
         return False
-    from idg.atomic import atomic_write_text
+    from idg.core.atomic import atomic_write_text
 
     atomic_write_text(path, clean)
     return True

@@ -1,14 +1,14 @@
-"""What to generate: the prototype's CSV inputs, and the per-image background plan."""
+"""The prototype's CSV inputs (``backgrounds.csv``, ``classes.csv``) as ``background`` and ``classes`` config
+values, read at start-up so their errors name the file and line before any model loads."""
 
 from __future__ import annotations
 
 import csv
-import math
 import re
 from pathlib import Path
 from typing import Any, Dict, List
 
-from idg.errors import ConfigError, DataError
+from idg.core.errors import DataError
 
 BACKGROUND_COLUMNS = ("prompt", "num_imgs")
 CLASS_COLUMNS = (
@@ -110,25 +110,3 @@ def apply_csv_dataset(container: Dict[str, Any]) -> None:
         }
     if dataset.get("classes_csv"):
         container["classes"] = read_classes_csv(dataset["classes_csv"])
-
-
-def background_plan(prompts: List[Any], num_images: int | None) -> List[int]:
-    """Index of the background prompt for each image, a pure function of the config.
-
-    With ``num_images`` unset, prompt ``k`` gets its own ``num_images``; otherwise the total is shared out
-    in proportion to them (largest remainder), so a bigger run keeps the same mix of scenes.
-    """
-    counts = [p.num_images for p in prompts]
-    if num_images is not None:
-        total = sum(counts)
-        exact = [num_images * c / total for c in counts]
-        counts = [math.floor(x) for x in exact]
-        by_remainder = sorted(range(len(exact)), key=lambda k: (-(exact[k] - counts[k]), k))
-        for k in by_remainder[: num_images - sum(counts)]:
-            counts[k] += 1
-    plan: List[int] = []
-    for k, c in enumerate(counts):
-        plan.extend([k] * c)
-    if not plan:
-        raise ConfigError("the background plan is empty: set generate.num_images or background num_images")
-    return plan

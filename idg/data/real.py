@@ -1,33 +1,24 @@
-"""Real data: validate a YOLO ``data.yaml`` at start-up, map its classes onto the synthetic ones, subsample.
+"""Real data: read and validate a YOLO ``data.yaml`` at start-up and map its classes onto the synthetic ones.
 
-The real set is never modified. :func:`prepare_real` builds ``<run dir>/real/`` with links to the real
-images and label files rewritten to the synthetic class ids (classes without a counterpart are dropped);
-Ultralytics writes its label caches there, not beside the user's data. Train subsets at a fraction are
-deterministic and drawn from the train split only, so no val image can leak into training.
+Every problem is a DataError naming the file (and line). The real set is never modified: see
+:mod:`idg.data.subsets` for the prepared copy in the run dir and the subsets per (fraction, seed).
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import yaml
 from PIL import Image, UnidentifiedImageError
 
-from idg.atomic import atomic_write_text
-from idg.config import RealConfig
-from idg.errors import DataError
-from idg.seeds import rng_for
+from idg.core.config import RealConfig
+from idg.core.errors import DataError
+from idg.data.yolo import IMG_SUFFIXES, label_path
 
 log = logging.getLogger(__name__)
-
-IMG_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp", ".dng", ".mpo", ".pfm", ".heic"}
-
 
 @dataclass
 class LabelledImage:
@@ -98,15 +89,6 @@ def _images(paths: List[Path], key: str, yaml_path: Path) -> List[Path]:
     if not images:
         raise DataError(f"{yaml_path}: the {key} split has no images ({', '.join(map(str, paths))})")
     return images
-
-
-def label_path(image: Path) -> Path:
-    """Ultralytics' rule: the last ``/images/`` in the path becomes ``/labels/``, the suffix ``.txt``."""
-    s = str(image)
-    sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
-    if sa not in s:
-        return image.with_suffix(".txt")
-    return Path(sb.join(s.rsplit(sa, 1))).with_suffix(".txt")
 
 
 def _read_label(label: Path, nc: int) -> List[List[float]]:
@@ -205,91 +187,3 @@ def load_real(cfg: RealConfig, synthetic_names: Sequence[str]) -> RealDataset:
         raise DataError(f"{path}: {len(overlap)} image(s) are in both train and val, e.g. {sorted(overlap)[0]}")
     mapping = class_mapping(names, synthetic_names, cfg.class_map, path)
     return RealDataset(path, names, splits, mapping, list(synthetic_names))
-
-
-# ------------------------------------------------------------------------------------ prepared copy
-
-
-@dataclass
-class PreparedReal:
-    """``<run dir>/real``: linked images, remapped labels, and the val data.yaml."""
-
-    root: Path
-    train: List[Path]  # linked train images, in the real set's order
-    train_classes: List[set]
-    val_yaml: Path
-    names: List[str]
-
-    def subset(self, fraction: float, seed: int) -> List[Path]:
-        return [self.train[i] for i in subset_indices(self.train_classes, fraction, seed)]
-
-    def data_yaml(self, fraction: float, seed: int, extra_train: Optional[Sequence[Path]] = None, tag: str = "real") -> Path:
-        """A data.yaml whose train split is the (fraction, seed) subset (plus ``extra_train`` dirs, for the
-        mixed arm) and whose val split is the real val split."""
-        name = f"{tag}_f{fraction:g}_s{seed}"
-        listing = self.root / "subsets" / f"{name}.txt"
-        atomic_write_text(listing, "".join(f"{p}\n" for p in self.subset(fraction, seed)))
-        train = [str(listing)] + [str(p) for p in (extra_train or [])]
-        doc = {"path": str(self.root), "train": train if len(train) > 1 else train[0], "val": "images/val",
-               "nc": len(self.names), "names": {i: n for i, n in enumerate(self.names)}}
-        return atomic_write_text(self.root / "subsets" / f"{name}.yaml", yaml.safe_dump(doc, sort_keys=False))
-
-
-def subset_indices(classes: Sequence[set], fraction: float, seed: int) -> List[int]:
-    """Deterministic subset of ``fraction`` of the images (at least one), grown to hold every class.
-
-    One permutation per seed, whatever the fraction: a smaller fraction is a prefix of a larger one.
-    """
-    n = len(classes)
-    order = [int(i) for i in rng_for(seed, "real-subset", n).permutation(n)]
-    k = max(1, int(math.ceil(n * fraction - 1e-9)))
-    chosen = set(order[:k])
-    present = set().union(*classes) if classes else set()
-    covered = set().union(*(classes[i] for i in chosen)) if chosen else set()
-    for c in sorted(present - covered):
-        chosen.add(next(i for i in order if c in classes[i]))
-    return sorted(chosen)
-
-
-def _link(src: Path, dst: Path) -> None:
-    if dst.is_symlink() or dst.exists():
-        dst.unlink()
-    try:
-        os.symlink(src.resolve(), dst)
-    except OSError:  # filesystems without symlinks
-        shutil.copy2(src, dst)
-
-
-def prepare_real(ds: RealDataset, root: str | Path) -> PreparedReal:
-    """Build ``root`` from the validated real set (idempotent; labels are rewritten every time)."""
-    root = Path(root)
-    train, train_classes = [], []
-    for split, items in ds.splits.items():
-        img_dir, lab_dir = root / "images" / split, root / "labels" / split
-        if img_dir.exists():
-            shutil.rmtree(img_dir)
-        if lab_dir.exists():
-            shutil.rmtree(lab_dir)
-        img_dir.mkdir(parents=True)
-        lab_dir.mkdir(parents=True)
-        seen = set()
-        for n, item in enumerate(items):
-            stem = item.image.stem if item.image.stem not in seen else f"{item.image.stem}_{n}"
-            seen.add(stem)
-            dst = img_dir / f"{stem}{item.image.suffix}"
-            _link(item.image, dst)
-            lines = [
-                f"{ds.to_synthetic[int(b[0])]} {b[1]:.6f} {b[2]:.6f} {b[3]:.6f} {b[4]:.6f}\n"
-                for b in item.boxes
-                if int(b[0]) in ds.to_synthetic
-            ]
-            (lab_dir / f"{stem}.txt").write_text("".join(lines))
-            if split == "train":
-                train.append(dst)
-                train_classes.append(ds.classes_in(item))
-    val_yaml = atomic_write_text(
-        root / "val.yaml",
-        yaml.safe_dump({"path": str(root), "train": "images/train", "val": "images/val", "nc": len(ds.synthetic_names),
-                        "names": {i: n for i, n in enumerate(ds.synthetic_names)}}, sort_keys=False),
-    )
-    return PreparedReal(root, train, train_classes, val_yaml, list(ds.synthetic_names))

@@ -17,6 +17,11 @@ import cv2
 import numpy as np
 
 
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """Pipeline float output in [0, 1] -> uint8, rounding as diffusers' ``numpy_to_pil`` does."""
+    return (np.clip(images, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
 def shape_mask(height: int, width: int, box: Tuple[int, int, int, int], shape: str) -> np.ndarray:
     """A ``uint8`` mask (255 inside) of ``box = (x, y, w, h)`` as a rectangle or its inscribed ellipse."""
     x, y, w, h = box

@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from idg.atomic import atomic_save_image
+from idg.core.atomic import atomic_save_image
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """The copy-paste baseline generator (``generator=copy_paste``): real objects pasted onto generated scenes.
 
-Backgrounds and boxes come from the usual engine (:mod:`idg.generate`: cached diffusion backgrounds, the
-configured sampler, the same export format); only the painter differs. Instead of inpainting a prompt,
+Backgrounds and boxes come from the usual engine (:mod:`idg.generate.engine`: cached diffusion backgrounds,
+the configured sampler, the same export format); only the painter differs. Instead of inpainting a prompt,
 each box receives a real object of its class, cut from a labelled box of the real train split, resized to
-the box and pasted with a feathered edge (:mod:`idg.blend`). The label is the box, as for diffusion.
+the box and pasted with a feathered edge (:mod:`idg.generate.blend`). The label is the box, as for diffusion.
 
 Objects come only from the real train subset of the study's current fraction and seed (never from val,
 never from images the real arms of that fraction do not see), so the set depends on (fraction, seed): the
@@ -13,8 +13,6 @@ synthetic arms of that pair on it. ``sources.json`` beside each set lists every 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import shutil
@@ -26,13 +24,19 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from idg.atomic import atomic_write_json
-from idg.blend import capped_feather, paste, shape_mask
-from idg.config import CopyPasteConfig, IdgConfig
-from idg.errors import DataError, RunDirError
-from idg.real import PreparedReal, RealDataset, label_path
-from idg.sampling import Box
-from idg.seeds import rng_for
+from idg.core.atomic import atomic_write_json
+from idg.core.box import Box
+from idg.core.config import CopyPasteConfig, IdgConfig
+from idg.core.errors import DataError
+from idg.core.hashing import content_hash
+from idg.core.keyed import reuse_or_refuse
+from idg.core.layout import RunLayout
+from idg.core.seeds import rng_for
+from idg.data.real import RealDataset
+from idg.data.subsets import PreparedReal
+from idg.data.yolo import label_path, pixel_box
+from idg.generate.blend import capped_feather, paste, shape_mask
+from idg.generate.parts import Key, Lazy, PaintJob, Painted
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +57,6 @@ class SourceObject:
         return {"image": str(self.image.resolve()), "class_id": self.cls, "box": list(self.box)}
 
 
-@dataclass(frozen=True)
-class Paste:
-    """Where a real object went (the box) and where it came from; the engine records ``source``."""
-
-    x: int
-    y: int
-    w: int
-    h: int
-    source: dict
-
-
 # ------------------------------------------------------------------------------------ sources
 
 
@@ -77,15 +70,6 @@ def check_sources(real: RealDataset) -> None:
             f"class(es) {', '.join(missing)}; map a real class onto them with real.class_map, or use "
             f"generator=diffusion"
         )
-
-
-def pixel_box(cx: float, cy: float, w: float, h: float, width: int, height: int) -> Tuple[int, int, int, int]:
-    """A normalised YOLO box -> integer ``(x, y, w, h)`` covering it, clipped to the image (at least 1 px)."""
-    x0 = min(max(int(math.floor((cx - w / 2) * width)), 0), width - 1)
-    y0 = min(max(int(math.floor((cy - h / 2) * height)), 0), height - 1)
-    x1 = min(max(int(math.ceil((cx + w / 2) * width)), x0 + 1), width)
-    y1 = min(max(int(math.ceil((cy + h / 2) * height)), y0 + 1), height)
-    return x0, y0, x1 - x0, y1 - y0
 
 
 def collect_sources(real: PreparedReal, fraction: float, seed: int) -> List[SourceObject]:
@@ -109,11 +93,10 @@ def collect_sources(real: PreparedReal, fraction: float, seed: int) -> List[Sour
 
 def sources_fingerprint(sources: Sequence[SourceObject], cfg: CopyPasteConfig) -> str:
     """What a copy-paste set depends on beyond the generation config: the objects and how they are pasted."""
-    payload = {
+    return content_hash({
         "copy_paste": asdict(cfg),
         "sources": [[s.image.name, s.image.stat().st_size, s.cls, list(s.box)] for s in sources],
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    })
 
 
 # ------------------------------------------------------------------------------------ painting
@@ -140,11 +123,14 @@ def paste_object(image: np.ndarray, patch: np.ndarray, box: Box, blend: str, fea
 
 
 class CopyPastePainter:
-    """Paints one round of jobs (see :data:`idg.generate.Painter`) by pasting real objects.
+    """The copy-paste :class:`~idg.generate.parts.ObjectPainter`: paints one round of jobs by pasting real
+    objects (it needs no model).
 
     The object for a box is drawn from the job's own seed, so the result is independent of batching,
     sharding and resuming, like the diffusion painter's.
     """
+
+    needs_model = False
 
     def __init__(self, sources: Sequence[SourceObject], cfg: CopyPasteConfig, cache_size: int = 64):
         self.cfg = cfg
@@ -182,34 +168,25 @@ class CopyPastePainter:
             crop = crop.resize((width, height), Image.LANCZOS)
         return np.asarray(crop)
 
-    def __call__(self, images: Dict[int, np.ndarray], jobs) -> Dict[Tuple[int, int], Paste]:
+    def paint(self, images: Dict[int, np.ndarray], jobs: Sequence[PaintJob]) -> Dict[Key, Painted]:
         out = {}
         for job in jobs:
             box = job.box
             source = self.choose(box, job.seed)
             patch = self.cut(source, box.w, box.h)
             images[job.key[0]] = paste_object(images[job.key[0]], patch, box, self.cfg.blend, self.cfg.feather)
-            out[job.key] = Paste(box.x, box.y, box.w, box.h,
-                                 {**source.as_dict(), "blend": self.cfg.blend, "feather": self.cfg.feather})
+            out[job.key] = Painted(Box(box.x, box.y, box.w, box.h),
+                                   {**source.as_dict(), "blend": self.cfg.blend, "feather": self.cfg.feather})
         return out
 
 
-def copy_paste_painter(cfg: IdgConfig, sources: Sequence[SourceObject]) -> Callable:
-    """The engine's painter factory (``painter_factory`` of :func:`idg.generate.run_generation`)."""
-
-    def factory(_pipes) -> CopyPastePainter:
-        return CopyPastePainter(sources, cfg.copy_paste)
-
-    factory.needs_pipes = False  # the engine then loads the diffusion model only for missing backgrounds
-    return factory
+def copy_paste_painter(cfg: IdgConfig, sources: Sequence[SourceObject]) -> Callable[[Lazy], CopyPastePainter]:
+    """The engine's painter factory (``painter_factory`` of :func:`idg.generate.engine.run_generation`); the
+    diffusion model then loads only for missing backgrounds."""
+    return lambda _pipes: CopyPastePainter(sources, cfg.copy_paste)
 
 
 # ------------------------------------------------------------------------------------ sets
-
-
-def set_dir(run_dir: str | Path, fraction: float, seed: int) -> Path:
-    """The folder of the copy-paste set of one (fraction, seed); its export is in ``dataset/``."""
-    return Path(run_dir) / "copy_paste" / f"f{fraction:g}_s{seed}"
 
 
 def generate_copy_paste_set(cfg: IdgConfig, real: PreparedReal, fraction: float, seed: int, run_dir: str | Path,
@@ -219,27 +196,21 @@ def generate_copy_paste_set(cfg: IdgConfig, real: PreparedReal, fraction: float,
     Raises RunDirError when the folder holds a set made from other objects or settings and ``overwrite``
     is off.
     """
-    from idg.generate import run_generation
+    from idg.generate.engine import run_generation
 
-    out = set_dir(run_dir, fraction, seed)
+    out = RunLayout(Path(run_dir)).copy_paste_set(fraction, seed)
     sources = collect_sources(real, fraction, seed)
     missing = sorted(set(range(len(real.names))) - {s.cls for s in sources})
     if missing:
         names = ", ".join(real.names[c] for c in missing)
         raise DataError(f"copy_paste: the real train subset at fraction {fraction:g}, seed {seed} has no object of {names}")
     fingerprint = sources_fingerprint(sources, cfg.copy_paste)
-    record = out / "sources.json"
-    if record.is_file():
-        previous = json.loads(record.read_text()).get("fingerprint")
-        if previous != fingerprint:
-            if not cfg.overwrite:
-                raise RunDirError(
-                    f"{out} was made from other real objects or copy_paste settings; pass overwrite=true to "
-                    f"replace it, or choose another hydra.run.dir"
-                )
-            log.warning("overwrite=true: deleting %s", out / "dataset")
-            shutil.rmtree(out / "dataset", ignore_errors=True)
-    atomic_write_json(record, {
+    if out.sources.is_file() and reuse_or_refuse(out.sources, fingerprint, field="fingerprint", overwrite=cfg.overwrite,
+                                                 differs="was made from other real objects or copy_paste settings",
+                                                 redo="replace it", name=out.root) is None:
+        log.warning("overwrite=true: deleting %s", out.dataset_dir)
+        shutil.rmtree(out.dataset_dir, ignore_errors=True)
+    atomic_write_json(out.sources, {
         "fingerprint": fingerprint,
         "fraction": fraction,
         "seed": seed,
@@ -249,13 +220,13 @@ def generate_copy_paste_set(cfg: IdgConfig, real: PreparedReal, fraction: float,
     })
     log.info("copy_paste f=%g s=%d: %d real objects from %d train images", fraction, seed, len(sources),
              len({s.image for s in sources}))
-    return run_generation(cfg, out, pipes_factory=pipes_factory, painter_factory=copy_paste_painter(cfg, sources))
+    return run_generation(cfg, out.root, pipes_factory=pipes_factory, painter_factory=copy_paste_painter(cfg, sources))
 
 
 def generate_copy_paste_sets(cfg: IdgConfig, real: PreparedReal, run_dir: str | Path) -> list:
     """One copy-paste set per (fraction, seed) of the study. The diffusion model loads at most once, and
     only when a background is missing from the cache (all sets share the same backgrounds)."""
-    from idg.models import load_pipelines
+    from idg.models.diffusion import load_pipelines
 
     loaded: list = []
 

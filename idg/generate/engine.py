@@ -1,59 +1,56 @@
-"""The generation engine: backgrounds -> boxes -> inpainted objects -> exported dataset.
+"""The generation engine: it orders the parts (:mod:`idg.generate.parts`) and owns batching, resume and
+determinism.
 
 Work goes in batches of ``generate.batch_size`` images, aligned to global image indices:
 
-1. backgrounds come from the content-addressed cache, or from one text-to-image call per batch;
+1. backgrounds come from the :class:`~idg.generate.parts.BackgroundSource` (cache, or one text-to-image
+   call per batch, artifacts regenerated);
 2. boxes are sampled per image from a seed derived from (run seed, image index);
-3. objects are painted in rounds: round ``r`` paints object ``r`` of every image of the batch in one
-   inpainting call (each object with its own seed), so an image's later objects see its earlier ones;
-4. each finished image is written atomically (image, then label), then its manifest line is appended.
+3. objects are painted in rounds by the :class:`~idg.generate.parts.ObjectPainter`: round ``r`` paints
+   object ``r`` of every image of the batch in one call (each object with its own seed), so an image's later
+   objects see its earlier ones;
+4. the :class:`~idg.generate.parts.Judge` looks at every painted object: a rejected one is undone and
+   repainted with the next attempt's seed (the retries of a round are batched together); after
+   ``quality.max_attempts`` it is left out of the labels and listed under ``rejected`` in its manifest line,
+   with a crop of its last attempt in ``rejected/``;
+5. each finished image is written atomically (image, then label), then its manifest line is appended.
 
-Quality (:mod:`idg.quality`, ``quality.*`` and ``verify=...``): a background that is black, near-constant,
-NaN or a near-duplicate of an earlier image is regenerated with the next attempt's seed; each painted object's
-box is re-estimated from what changed, and an object that changed too little, landed off its box or failed
-the verifier is undone and repainted with the next attempt's seed (the retries of a round are batched
-together). After ``quality.max_attempts`` an object is left out of the labels and listed under ``rejected``
-in its manifest line, with a crop of its last attempt in ``rejected/``. Every decision depends only on the
-image's own pixels and seeds (and, for duplicates, on earlier images), never on batch composition.
-
-A rerun into the same run dir skips images whose manifest line exists, deletes orphans of an interrupted
-write, and completes the rest; since every draw depends only on seeds and (in batch-invariant mode) not on
-batch composition, the result is byte-identical to an uninterrupted run.
+Every decision depends only on the image's own pixels and seeds (and, for duplicates, on earlier images),
+never on batch composition. A rerun into the same run dir skips images whose manifest line exists
+(:mod:`idg.generate.journal`) and completes the rest, byte-identical to an uninterrupted run. The export's
+index files (YOLO data.yaml, COCO, sorted manifest) are the pipeline's next stage (:func:`export`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Set
 
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
-from idg.atomic import append_line, atomic_save_image, atomic_write_json, atomic_write_text, read_jsonl, remove_temp_files
-from idg.cache import BackgroundCache, background_key
-from idg.config import IdgConfig
-from idg.dataset import background_plan
-from idg.errors import RunDirError
-from idg.export import SPLITS, Layout, finalize, yolo_lines
-from idg.blend import seam_score, shape_mask
-from idg.inpaint import InpaintJob, inpaint_batch, schedule_rounds
-from idg.models import Pipelines
-from idg.quality import (ObjectCheck, artifact_reason, check_object, clean_float, clip_box, crop_around,
-                         crop_bounds, duplicate_of, phash)
-from idg.sampling import Box, box_iou, class_ranges, sample_boxes
-from idg.seeds import derive_seed, rng_for
+from idg.core.atomic import append_line, atomic_save_image, atomic_write_text, read_jsonl
+from idg.core.box import Box
+from idg.core.config import IdgConfig
+from idg.core.layout import DatasetLayout, RunLayout
+from idg.core.seeds import derive_seed
+from idg.data.export import finalize
+from idg.data.records import ImageRecord, ObjectRecord
+from idg.data.yolo import yolo_lines
+from idg.generate.backgrounds import PromptBackgrounds
+from idg.generate.journal import prepare_output
+from idg.generate.judge import ObjectJudge
+from idg.generate.parts import (BackgroundSource, Judge, Key, Lazy, ObjectPainter, PaintJob, Painted, Verdict,
+                                schedule_rounds)
+from idg.generate.plan import fingerprint, fingerprint_config, plan_boxes, shard_indices, val_indices
+from idg.generate.quality import clean_float, crop_around
 
 log = logging.getLogger(__name__)
-
-# A painter paints one round of jobs (<= 1 per image) into the images in place and returns each job's window.
-Painter = Callable[[Dict[int, np.ndarray], Sequence[InpaintJob]], Dict[Tuple[int, int], object]]
 
 
 @dataclass
@@ -84,266 +81,39 @@ class GenerationStats:
 
 @dataclass
 class GenerationResult:
-    layout: Layout
+    layout: DatasetLayout
     stats: GenerationStats
     complete: bool
     records: List[dict] = field(default_factory=list)
+    generation: dict = field(default_factory=dict)  # generation.json of the export
+    engine: Optional["Engine"] = None  # its parts, for the seam-shortcut set
 
 
-# ------------------------------------------------------------------------------------ pure planning
+@dataclass
+class Outcome:
+    """What became of one object after its last attempt."""
 
-
-def fingerprint_config(cfg: IdgConfig) -> dict:
-    """Everything a generated byte depends on (not batch size, progress bars or cache location)."""
-    gen = cfg.generate
-    model = cfg.model
-    return {
-        "generator": gen.generator,
-        "seed": gen.seed,
-        "num_images": gen.num_images,
-        "resolution": gen.resolution,
-        "val_fraction": gen.val_fraction,
-        "image_format": gen.image_format,
-        "background": asdict(cfg.background),
-        "classes": {k: asdict(v) for k, v in cfg.classes.items()},
-        "ref_resolution": cfg.dataset.ref_resolution,
-        "sampler": asdict(cfg.sampler),
-        "inpaint": asdict(cfg.inpaint),
-        # The shortcut set is held out of the export, and the verifier's device changes no decision.
-        "quality": {k: v for k, v in asdict(cfg.quality).items() if not k.startswith("shortcut_")},
-        "verify": {k: v for k, v in asdict(cfg.verify).items() if k != "device"},
-        "model": {k: getattr(model, k) for k in ("pretrained", "revision", "dtype", "steps", "guidance",
-                                                  "native_resolution", "negative_prompt")},
-    }
-
-
-def fingerprint(cfg: IdgConfig) -> str:
-    return hashlib.sha256(json.dumps(fingerprint_config(cfg), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def val_indices(n: int, fraction: float, seed: int) -> Set[int]:
-    """A deterministic val subset of ``range(n)``: at least one image when fraction > 0 and n >= 2."""
-    if fraction <= 0 or n < 2:
-        return set()
-    k = min(n - 1, max(1, int(round(n * fraction))))
-    return set(int(i) for i in rng_for(seed, "val-split", n).permutation(n)[:k])
-
-
-def shard_indices(n: int, batch_size: int, num_shards: int, shard: int) -> List[int]:
-    """This shard's images: whole batches, dealt round-robin, so each batch has the same members as in an
-    unsharded run."""
-    return [i for i in range(n) if (i // batch_size) % num_shards == shard]
-
-
-def plan_boxes(cfg: IdgConfig, index: int) -> Tuple[List[Box], int]:
-    rng = rng_for(cfg.generate.seed, "boxes", index)
-    return sample_boxes(cfg.sampler, class_ranges(cfg), cfg.generate.resolution, cfg.generate.resolution, rng)
-
-
-# ------------------------------------------------------------------------------------ run dir state
-
-
-def prepare_output(cfg: IdgConfig, layout: Layout) -> Dict[int, dict]:
-    """Check the run dir belongs to this config, clean up after an interrupted run, return finished records.
-
-    Raises RunDirError when the dir holds a different generation and ``overwrite`` is off.
-    """
-    fp = fingerprint(cfg)
-    if layout.generation.exists():
-        try:
-            previous = json.loads(layout.generation.read_text())
-        except (OSError, json.JSONDecodeError):
-            previous = {}
-        if previous.get("fingerprint") != fp or not cfg.resume:
-            if not cfg.overwrite:
-                reason = "was generated with a different config" if previous.get("fingerprint") != fp else "exists and resume=false"
-                raise RunDirError(
-                    f"{layout.root} {reason}; pass overwrite=true to replace it, or choose another hydra.run.dir"
-                )
-            log.warning("overwrite=true: deleting %s", layout.root)
-            shutil.rmtree(layout.root)
-    elif layout.root.exists() and any(layout.root.iterdir()):
-        if not cfg.overwrite:
-            raise RunDirError(f"{layout.root} holds files that idg did not write; pass overwrite=true or choose another dir")
-        shutil.rmtree(layout.root)
-    for split in SPLITS:
-        (layout.root / "images" / split).mkdir(parents=True, exist_ok=True)
-        (layout.root / "labels" / split).mkdir(parents=True, exist_ok=True)
-    atomic_write_json(layout.generation, {"fingerprint": fp, "status": "running", "config": fingerprint_config(cfg)})
-    remove_temp_files(layout.root)
-
-    done: Dict[int, dict] = {}
-    for rec in read_jsonl(layout.manifest, repair=True):
-        img, lab = layout.root / rec["image"], layout.root / rec["label"]
-        if img.is_file() and lab.is_file():
-            done[rec["index"]] = rec
-    # Files of images whose manifest line never got written: they are redone from the same seeds.
-    keep = {p for rec in done.values() for p in (layout.root / rec["image"], layout.root / rec["label"])}
-    for split in SPLITS:
-        for sub in ("images", "labels"):
-            for path in (layout.root / sub / split).iterdir():
-                if path not in keep:
-                    path.unlink()
-    if done and len(done) != len(read_jsonl(layout.manifest)):
-        # Drop manifest lines whose files vanished, so the journal lists exactly the finished images.
-        atomic_write_text(layout.manifest, "".join(json.dumps(r, sort_keys=True) + "\n" for r in done.values()))
-    return done
-
-
-# ------------------------------------------------------------------------------------ engine
+    status: str  # accepted | rejected
+    attempts: int
+    seed: int
+    painted: Optional[Painted]
+    verdict: Verdict
+    retry_reasons: List[str]
 
 
 class Engine:
-    """Generates the images of one run into ``layout``; construct with the painter for objects."""
+    """Generates the images of one run into ``layout`` from its parts."""
 
-    def __init__(self, cfg: IdgConfig, layout: Layout, pipes_factory: Callable[[], Optional[Pipelines]],
-                 painter_factory: Callable[[Optional[Pipelines]], Painter]):
+    def __init__(self, cfg: IdgConfig, layout: DatasetLayout, source: BackgroundSource, painter: ObjectPainter,
+                 judge: Judge, stats: GenerationStats, plan_size: int):
         self.cfg = cfg
         self.layout = layout
-        self._pipes_factory = pipes_factory
-        self._painter_factory = painter_factory
-        self._pipes: Optional[Pipelines] = None
-        self._painter: Optional[Painter] = None
-        self.cache = BackgroundCache(cfg.generate.cache_dir, cfg.generate.use_cache)
-        self.plan = background_plan(cfg.background.prompts, cfg.generate.num_images)
-        self.val = val_indices(len(self.plan), cfg.generate.val_fraction, cfg.generate.seed)
-        self.stats = GenerationStats()
-        self._identity: Optional[str] = None
-        self._verifier = None
-        self.phashes: Dict[int, int] = {}  # final background pHash per image index (duplicate check)
-        self.bg_info: Dict[int, dict] = {}  # per image: background attempt, rejected attempts, artifact
+        self.source = source
+        self.painter = painter
+        self.judge = judge
+        self.stats = stats
+        self.val = val_indices(plan_size, cfg.generate.val_fraction, cfg.generate.seed)
         self.crops: Dict[int, Dict[int, np.ndarray]] = {}  # rejected objects' crops, written with the image
-
-    @property
-    def pipes(self) -> Optional[Pipelines]:
-        if self._pipes is None:
-            self._pipes = self._pipes_factory()
-        return self._pipes
-
-    @property
-    def painter(self) -> Painter:
-        if self._painter is None:
-            # A painter that needs no model (copy-paste, ``needs_pipes = False``) must not make one load.
-            needs_pipes = getattr(self._painter_factory, "needs_pipes", True)
-            self._painter = self._painter_factory(self.pipes if needs_pipes else None)
-        return self._painter
-
-    # -- backgrounds
-
-    def background_seed(self, index: int, attempt: int = 0) -> int:
-        # Attempt 0 keeps the original derivation, so cached backgrounds stay valid.
-        if attempt == 0:
-            return derive_seed(self.cfg.generate.seed, "background", index)
-        return derive_seed(self.cfg.generate.seed, "background", index, attempt)
-
-    def background_prompt(self, index: int) -> str:
-        return self.cfg.background.prompts[self.plan[index]].prompt
-
-    def background_negative(self) -> str:
-        return self.cfg.background.negative_prompt or self.cfg.model.negative_prompt
-
-    def background_key(self, index: int, identity: str, attempt: int = 0) -> str:
-        m, res = self.cfg.model, self.cfg.generate.resolution
-        return background_key(identity, self.background_prompt(index), self.background_negative(),
-                              self.background_seed(index, attempt), res, res, m.steps, m.guidance)
-
-    def model_identity(self) -> str:
-        """Identity of the model without loading it (the cache is consulted before any weights load)."""
-        if self._identity is None:
-            from idg.models import model_identity, resolve_device, resolve_dtype
-
-            dtype = resolve_dtype(self.cfg.model.dtype, resolve_device(self.cfg.model.device))
-            self._identity = model_identity(self.cfg.model, dtype)
-        return self._identity
-
-    def text_to_image(self, prompts: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
-        """One batched text-to-image call: raw float images in [0, 1], one per (prompt, seed), at the run's
-        resolution with the model's steps and guidance and the background negative prompt."""
-        import torch
-
-        m, res, pipes = self.cfg.model, self.cfg.generate.resolution, self.pipes
-        with torch.inference_mode():
-            return pipes.text2img(
-                **pipes.batch_embeddings(list(prompts), self.background_negative(), m.guidance),
-                num_inference_steps=m.steps,
-                guidance_scale=m.guidance,
-                height=res,
-                width=res,
-                generator=pipes.generators(list(seeds)),
-                output_type="np",
-            ).images
-
-    def background_attempts(self, attempts: Dict[int, int]) -> Dict[int, Tuple[np.ndarray, Optional[np.ndarray]]]:
-        """``index -> (uint8 image, raw float output or None when cached)`` for each ``index: attempt``; cached
-        ones read, the rest generated in batches. Only images free of artifacts are cached."""
-        from idg.inpaint import to_uint8
-
-        identity = self.model_identity()
-        keys = {i: self.background_key(i, identity, a) for i, a in attempts.items()}
-        out: Dict[int, Tuple[np.ndarray, Optional[np.ndarray]]] = {}
-        for i in attempts:
-            cached = self.cache.get(keys[i])
-            if cached is not None:
-                out[i] = (cached, None)
-                self.stats.backgrounds_from_cache += 1
-        missing = [i for i in attempts if i not in out]
-        bs = self.cfg.generate.batch_size
-        for start in range(0, len(missing), bs):
-            chunk = missing[start : start + bs]
-            raw = self.text_to_image([self.background_prompt(i) for i in chunk],
-                                     [self.background_seed(i, attempts[i]) for i in chunk])
-            for i, r, img in zip(chunk, raw, to_uint8(np.nan_to_num(raw, nan=0.0))):
-                out[i] = (img, r)
-                if artifact_reason(r, img, self.cfg.quality) is None:
-                    self.cache.put(keys[i], img)
-                self.stats.backgrounds_generated += 1
-        return out
-
-    def backgrounds(self, indices: Sequence[int]) -> Dict[int, np.ndarray]:
-        """Backgrounds of ``indices`` free of artifacts where ``quality.max_attempts`` allows.
-
-        Decided in index order, as if one image at a time: image ``i`` is checked (artifacts, then pHash
-        against every earlier final image) only once all earlier images of the batch are final, so the
-        result never depends on the batch size. A failed image is regenerated with its next attempt's seed,
-        all failures of a pass in one batch."""
-        q = self.cfg.quality
-        members = sorted(indices)
-        attempt = {i: 0 for i in members}
-        rejected: Dict[int, List[dict]] = {i: [] for i in members}
-        final: Dict[int, np.ndarray] = {}
-        candidates: Dict[int, Tuple[np.ndarray, Optional[np.ndarray]]] = {}
-        while len(final) < len(members):
-            need = {i: attempt[i] for i in members if i not in final and i not in candidates}
-            candidates.update(self.background_attempts(need))
-            for i in members:
-                if i in final:
-                    continue
-                if any(j not in final for j in members if j < i):
-                    break  # an earlier image is still being regenerated: it may change what i duplicates
-                img, raw = candidates.pop(i)
-                h = phash(img)
-                reason = artifact_reason(raw, img, q)
-                dup = None
-                if reason is None:
-                    dup = duplicate_of(h, {j: v for j, v in self.phashes.items() if j < i}, q)
-                    reason = "duplicate" if dup is not None else None
-                if reason is None or attempt[i] + 1 >= q.max_attempts:
-                    final[i] = img
-                    self.phashes[i] = h
-                    self.bg_info[i] = {"attempt": attempt[i], "phash": f"{h:016x}", "rejected_attempts": rejected[i],
-                                       "artifact": reason}
-                    if reason is not None:
-                        self.stats.artifacts_unresolved += 1
-                        log.warning("image %d: background still %s after %d attempts; kept and flagged in the manifest",
-                                    i, reason, q.max_attempts)
-                else:
-                    rejected[i].append({"attempt": attempt[i], "seed": self.background_seed(i, attempt[i]), "reason": reason,
-                                        **({"duplicate_of": dup} if dup is not None else {})})
-                    attempt[i] += 1
-                    self.stats.backgrounds_regenerated += 1
-                    setattr(self.stats, f"artifact_{reason}", getattr(self.stats, f"artifact_{reason}") + 1)
-                    break
-        return final
 
     # -- objects
 
@@ -355,188 +125,106 @@ class Engine:
         base = self.cfg.inpaint.seed if self.cfg.inpaint.seed is not None else self.cfg.generate.seed
         return derive_seed(base, "object", index, obj, attempt)
 
-    @property
-    def judging(self) -> bool:
-        """Whether boxes are re-estimated and objects rejected: diffusion objects with a verifier. Copy-paste
-        objects fill their box by construction (their box is the label, exactly), so they are only measured."""
-        return self.cfg.generate.generator == "diffusion" and self.cfg.verify.name != "none"
-
-    @property
-    def verifier(self):
-        if self._verifier is None and self.judging and self.cfg.verify.name in ("clip", "detector"):
-            from idg.verify import build_verifier
-
-            self._verifier = build_verifier(self.cfg.verify, offline=self.cfg.offline)
-        return self._verifier
-
-    def assess(self, before: np.ndarray, after: np.ndarray, box: Box) -> Tuple[ObjectCheck, np.ndarray]:
-        """The change check of one painted object, and its region mask (the paste's mask of the box)."""
-        res = after.shape[0], after.shape[1]
-        region = shape_mask(res[0], res[1], (box.x, box.y, box.w, box.h), self.cfg.inpaint.mask)
-        requested = (box.x, box.y, box.w, box.h)
-        check = check_object(before, after, requested, region, self.cfg.quality)
-        if not self.judging:  # measured, not judged: the label stays the requested box
-            check = ObjectCheck(requested, check.changed_fraction, 1.0, None)
-        return check, region
-
-    def paint_objects(self, images: Dict[int, np.ndarray], boxes: Dict[int, List[Box]]) -> Dict[Tuple[int, int], dict]:
-        """Paint every object, retrying failed ones; returns each object's outcome (see :meth:`record`)."""
-        q = self.cfg.quality
+    def paint_objects(self, images: Dict[int, np.ndarray], boxes: Dict[int, List[Box]]) -> Dict[Key, Outcome]:
+        """Paint every object, retrying rejected ones; returns each object's outcome."""
         bs = self.cfg.generate.batch_size
-        outcomes: Dict[Tuple[int, int], dict] = {}
+        outcomes: Dict[Key, Outcome] = {}
         for round_keys in schedule_rounds(boxes):
             attempt = {k: 0 for k in round_keys}
-            reasons: Dict[Tuple[int, int], List[str]] = {k: [] for k in round_keys}
+            reasons: Dict[Key, List[str]] = {k: [] for k in round_keys}
             pending = list(round_keys)
             while pending:
                 retry = []
                 for start in range(0, len(pending), bs):
                     chunk = pending[start : start + bs]
                     before = {i: images[i].copy() for i, _ in chunk}
-                    jobs = [InpaintJob((i, j), boxes[i][j], self.object_prompt(boxes[i][j].cls),
-                                       self.object_seed(i, j, attempt[(i, j)])) for i, j in chunk]
-                    windows = self.painter(images, jobs)
-                    checks = {k: self.assess(before[k[0]], images[k[0]], boxes[k[0]][k[1]]) for k in chunk}
-                    scores = self.verify(images, boxes, {k: c for k, (c, _) in checks.items() if c.accepted})
+                    jobs = [PaintJob((i, j), boxes[i][j], self.object_prompt(boxes[i][j].cls),
+                                     self.object_seed(i, j, attempt[(i, j)])) for i, j in chunk]
+                    painted = self.painter.paint(images, jobs)
+                    verdicts = self.judge.judge(before, images, jobs)
                     for k in chunk:
                         i, j = k
-                        check, region = checks[k]
-                        score, located = scores.get(k, (None, None))
-                        if located is not None:  # verify.use_box: the verifier's box is the label
-                            b = boxes[i][j]
-                            iou = box_iou(located, (b.x, b.y, b.w, b.h))
-                            why = f"box_iou {iou:.3f} < {q.min_iou:g}" if iou < q.min_iou else None
-                            check = ObjectCheck(located, check.changed_fraction, iou, why)
-                        reason = check.reject_reason
-                        if reason is None and score is not None and score < self.cfg.verify.min_score:
-                            reason = f"verify_score {score:.3f} < {self.cfg.verify.min_score:g}"
-                        outcome = {"attempts": attempt[k] + 1, "seed": self.object_seed(i, j, attempt[k]),
-                                   "window": windows.get(k), "check": check, "verify_score": score,
-                                   "retry_reasons": list(reasons[k])}
-                        if reason is None:
-                            seam = seam_score(images[i], region)
-                            outcomes[k] = {**outcome, "status": "accepted", "seam_score": seam}
+                        verdict = verdicts[k]
+                        outcome = Outcome("accepted", attempt[k] + 1, self.object_seed(i, j, attempt[k]), painted.get(k),
+                                          verdict, list(reasons[k]))
+                        if verdict.accepted:
+                            outcomes[k] = outcome
                             continue
                         after = images[i]
                         images[i] = before[i]  # undo: a failed object must not stay in the image unlabelled
-                        if attempt[k] + 1 < q.max_attempts:
-                            reasons[k].append(reason)
+                        if self.judge.retries_left(attempt[k]):
+                            reasons[k].append(verdict.reject_reason)
                             attempt[k] += 1
                             retry.append(k)
                             self.stats.object_retries += 1
                         else:
-                            b = boxes[i][j]
-                            self.crops.setdefault(i, {})[j] = crop_around(after, (b.x, b.y, b.w, b.h))
-                            outcomes[k] = {**outcome, "status": "rejected", "reject_reason": reason, "seam_score": None}
+                            self.crops.setdefault(i, {})[j] = crop_around(after, boxes[i][j].xywh)
+                            outcome.status = "rejected"
+                            outcomes[k] = outcome
                 pending = retry
         return outcomes
 
-    def verify(self, images: Dict[int, np.ndarray], boxes: Dict[int, List[Box]],
-               checks: Dict[Tuple[int, int], ObjectCheck]) -> Dict[Tuple[int, int], Tuple[float, Optional[tuple]]]:
-        """Verifier scores of the objects that passed the change check, one batched call (empty without one),
-        each with the verifier's box in image pixels (inside the requested box) when ``verify.use_box``."""
-        verifier = self.verifier
-        if verifier is None or not checks:
-            return {}
-        keys = sorted(checks)
-        names = [self.cfg.class_names[boxes[i][j].cls] for i, j in keys]
-        if self.cfg.verify.use_box:
-            # The detector looks at the requested box with context, so it can find the object's full extent.
-            requested = {(i, j): (boxes[i][j].x, boxes[i][j].y, boxes[i][j].w, boxes[i][j].h) for i, j in keys}
-            bounds = {k: crop_bounds(images[k[0]].shape, requested[k]) for k in keys}
-            crops = [images[k[0]][bounds[k][1] : bounds[k][3], bounds[k][0] : bounds[k][2]] for k in keys]
-            out = {}
-            for k, (score, box) in zip(keys, verifier.locate(crops, names)):
-                placed = None
-                if box is not None:
-                    placed = clip_box((box[0] + bounds[k][0], box[1] + bounds[k][1], box[2], box[3]), requested[k])
-                out[k] = (score, placed)
-            return out
-        crops = [crop_around(images[i], checks[(i, j)].box, pad=0.1) for i, j in keys]
-        prompts = [self.object_prompt(boxes[i][j].cls) for i, j in keys]
-        return {k: (score, None) for k, score in zip(keys, verifier(crops, names, prompts))}
-
     # -- records
 
-    def record(self, index: int, boxes: List[Box], dropped: int, outcomes: Dict) -> dict:
+    def object_record(self, index: int, j: int, box: Box, out: Optional[Outcome]) -> ObjectRecord:
+        inp = self.cfg.inpaint
+        check = out.verdict.check if out is not None else None
+        status = out.status if out is not None else "accepted"
+        final = list(check.box) if check is not None and check.box is not None else None
+        win = out.painted.window if out is not None and out.painted is not None else None
+        return ObjectRecord(
+            id=j,
+            class_name=self.cfg.class_names[box.cls],
+            class_id=box.cls,
+            prompt=self.object_prompt(box.cls),
+            requested_box=box.as_list(),
+            # the label: the re-estimated box (None for a rejected object where nothing changed)
+            box=final if final is not None or status == "rejected" else box.as_list(),
+            seed=out.seed if out is not None else self.object_seed(index, j),
+            window=win.as_list() if win is not None else None,
+            status=status,
+            attempts=out.attempts if out is not None else 1,
+            box_iou=clean_float(check.box_iou) if check is not None else None,
+            changed_fraction=clean_float(check.changed_fraction) if check is not None else None,
+            seam_score=clean_float(out.verdict.seam_score) if out is not None else None,
+            verify_score=clean_float(out.verdict.verify_score) if out is not None else None,
+            retry_reasons=list(out.retry_reasons) if out is not None else [],
+            generator=self.cfg.generate.generator,
+            strength=inp.strength,
+            steps=inp.steps,
+            guidance=inp.guidance,
+            mask=inp.mask,
+            feather=inp.feather,
+            blend=inp.blend,
+            mode=inp.mode,
+            sampler=self.cfg.sampler.name,
+            source=out.painted.source if out is not None and out.painted is not None else None,
+            reject_reason=out.verdict.reject_reason if status == "rejected" else None,
+            crop=self.layout.relative(self.layout.rejected_crop(index, j)) if status == "rejected" else None,
+        )
+
+    def record(self, index: int, background, boxes: List[Box], dropped: int, outcomes: Dict[Key, Outcome]) -> ImageRecord:
         split = "val" if index in self.val else "train"
         res = self.cfg.generate.resolution
-        inp, m = self.cfg.inpaint, self.cfg.model
-        identity = self.model_identity()
-        objects, rejected = [], []
-        for j, b in enumerate(boxes):
-            out = outcomes.get((index, j)) or {}
-            win = out.get("window")
-            check: Optional[ObjectCheck] = out.get("check")
-            status = out.get("status", "accepted")
-            final = list(check.box) if check is not None and check.box is not None else None
-            obj = {
-                "id": j,
-                "class": self.cfg.class_names[b.cls],
-                "class_id": b.cls,
-                "prompt": self.object_prompt(b.cls),
-                "requested_box": [b.x, b.y, b.w, b.h],
-                # the label: the re-estimated box (None for a rejected object where nothing changed)
-                "box": final if final is not None or status == "rejected" else [b.x, b.y, b.w, b.h],
-                "seed": out.get("seed", self.object_seed(index, j)),
-                "window": [win.x, win.y, win.w, win.h] if win is not None and hasattr(win, "x") else None,
-                "status": status,
-                "attempts": out.get("attempts", 1),
-                "box_iou": clean_float(check.box_iou) if check is not None else None,
-                "changed_fraction": clean_float(check.changed_fraction) if check is not None else None,
-                "seam_score": clean_float(out.get("seam_score")),
-                "verify_score": clean_float(out.get("verify_score")),
-                "retry_reasons": out.get("retry_reasons", []),
-                "generator": self.cfg.generate.generator,
-                "strength": inp.strength,
-                "steps": inp.steps,
-                "guidance": inp.guidance,
-                "mask": inp.mask,
-                "feather": inp.feather,
-                "blend": inp.blend,
-                "mode": inp.mode,
-                "sampler": self.cfg.sampler.name,
-                **({"source": win.source} if getattr(win, "source", None) is not None else {}),
-            }
-            if status == "rejected":
-                obj["reject_reason"] = out.get("reject_reason")
-                obj["crop"] = f"rejected/{index:06d}_{j}.png"
-                rejected.append(obj)
-            else:
-                objects.append(obj)
-        info = self.bg_info.get(index, {"attempt": 0, "rejected_attempts": [], "artifact": None})
-        attempt = info.get("attempt", 0)
-        return {
-            "index": index,
-            "image": self.layout.relative(self.layout.image(split, index)),
-            "label": self.layout.relative(self.layout.label(split, index)),
-            "split": split,
-            "width": res,
-            "height": res,
-            "background": {
-                # cache entry: <cache_dir>/backgrounds/<key[:2]>/<key>.png (of the attempt that was kept)
-                "key": self.background_key(index, identity, attempt),
-                "prompt": self.background_prompt(index),
-                "negative_prompt": self.background_negative(),
-                "seed": self.background_seed(index, attempt),
-                "steps": m.steps,
-                "guidance": m.guidance,
-                "model": m.pretrained,
-                "attempts": attempt + 1,
-                "phash": info.get("phash"),
-                "artifact": info.get("artifact"),
-                "rejected_attempts": info.get("rejected_attempts", []),
-            },
-            "objects": objects,
-            "rejected": rejected,
-            "objects_dropped": dropped,
-        }
+        objects = [self.object_record(index, j, b, outcomes.get((index, j))) for j, b in enumerate(boxes)]
+        return ImageRecord(
+            index=index,
+            image=self.layout.relative(self.layout.image(split, index)),
+            label=self.layout.relative(self.layout.label(split, index)),
+            split=split,
+            width=res,
+            height=res,
+            background=background,
+            objects=[o for o in objects if o.status != "rejected"],
+            rejected=[o for o in objects if o.status == "rejected"],
+            objects_dropped=dropped,
+        )
 
     def write(self, index: int, image: np.ndarray, rec: dict) -> None:
         """Image, label and rejected crops, then the manifest line: a manifest line always means its files
         are complete."""
         for j, crop in sorted(self.crops.pop(index, {}).items()):
-            atomic_save_image(self.layout.root / "rejected" / f"{index:06d}_{j}.png", Image.fromarray(crop), "png")
+            atomic_save_image(self.layout.rejected_crop(index, j), Image.fromarray(crop), "png")
         atomic_save_image(self.layout.root / rec["image"], Image.fromarray(image), self.cfg.generate.image_format)
         atomic_write_text(self.layout.root / rec["label"], yolo_lines(rec["objects"], rec["width"], rec["height"]))
         append_line(self.layout.manifest, json.dumps(rec, sort_keys=True))
@@ -553,12 +241,13 @@ class Engine:
         start = time.perf_counter()
         with tqdm(total=len(todo), desc="generate", unit="img", disable=(None if progress else True), dynamic_ncols=True) as bar:
             for members in batches.values():
-                images = self.backgrounds(members)
+                backgrounds = self.source.backgrounds(members)
+                images = {i: backgrounds[i].image for i in members}
                 planned = {i: plan_boxes(self.cfg, i) for i in members}
                 boxes = {i: p[0] for i, p in planned.items()}
                 outcomes = self.paint_objects(images, boxes)
                 for i in members:
-                    rec = self.record(i, boxes[i], planned[i][1], outcomes)
+                    rec = self.record(i, backgrounds[i].record, boxes[i], planned[i][1], outcomes).to_dict()
                     self.write(i, images[i], rec)
                     self.stats.images += 1
                     self.stats.objects += len(rec["objects"])
@@ -568,64 +257,77 @@ class Engine:
         self.stats.seconds = time.perf_counter() - start
 
 
-def diffusion_painter(cfg: IdgConfig) -> Callable[[Optional[Pipelines]], Painter]:
-    crop = cfg.inpaint.crop_size or cfg.model.native_resolution
-    if cfg.inpaint.mode == "full":
-        crop = cfg.generate.resolution
-    negative = cfg.inpaint.negative_prompt or cfg.model.negative_prompt
+def default_pipelines(cfg: IdgConfig) -> Callable[[], object]:
+    """Loads the diffusion pipelines of ``cfg.model`` (called at most once, when a background or an object
+    is left to draw)."""
 
-    def factory(pipes: Optional[Pipelines]) -> Painter:
-        return lambda images, jobs: inpaint_batch(pipes, images, jobs, cfg.inpaint, crop, negative)
+    def load():
+        from idg.models.diffusion import load_pipelines
 
-    return factory
+        return load_pipelines(cfg.model, offline=cfg.offline, batch_invariant=str(cfg.generate.batch_invariant).lower(),
+                              progress=cfg.generate.pipeline_progress)
+
+    return load
+
+
+def model_identity(cfg: IdgConfig) -> Lazy:
+    """Identity of the model without loading it (the cache is consulted before any weights load)."""
+
+    def identity() -> str:
+        from idg.models.diffusion import model_identity as identity_of, resolve_device, resolve_dtype
+
+        return identity_of(cfg.model, resolve_dtype(cfg.model.dtype, resolve_device(cfg.model.device)))
+
+    return Lazy(identity)
 
 
 def run_generation(
     cfg: IdgConfig,
     run_dir: str | Path,
-    pipes_factory: Optional[Callable[[], Pipelines]] = None,
-    painter_factory: Optional[Callable[[Optional[Pipelines]], Painter]] = None,
+    pipes_factory: Optional[Callable[[], object]] = None,
+    painter_factory: Optional[Callable[[Lazy], ObjectPainter]] = None,
 ) -> GenerationResult:
-    """Generate (or finish generating) this shard of the dataset into ``<run_dir>/dataset`` and export it.
+    """Generate (or finish generating) this shard of the dataset into ``<run_dir>/dataset``.
 
     ``pipes_factory`` loads the diffusion pipelines; it is only called when an image is left to generate
-    (so a finished run, resumed, loads no model).
+    (so a finished run, resumed, loads no model). ``painter_factory`` builds the object painter from the
+    lazy pipelines (default: the diffusion painter).
     """
-    from idg.models import load_pipelines
+    from idg.generate.inpaint import DiffusionPainter
 
-    layout = Layout(Path(run_dir) / "dataset", cfg.generate.image_format)
+    layout = RunLayout(Path(run_dir)).dataset(cfg.generate.image_format)
     done = prepare_output(cfg, layout)
-    if pipes_factory is None:
-        pipes_factory = lambda: load_pipelines(  # noqa: E731
-            cfg.model, offline=cfg.offline, batch_invariant=str(cfg.generate.batch_invariant).lower(),
-            progress=cfg.generate.pipeline_progress,
-        )
-    engine = Engine(cfg, layout, pipes_factory, painter_factory or diffusion_painter(cfg))
+    pipes = Lazy(pipes_factory or default_pipelines(cfg))
+    stats = GenerationStats()
+    source = PromptBackgrounds(cfg, pipes, stats, model_identity(cfg))
     # Finished images' hashes, so a resumed run finds the same near-duplicates as an uninterrupted one.
-    engine.phashes = {i: int(rec["background"]["phash"], 16) for i, rec in done.items()
+    source.phashes = {i: int(rec["background"]["phash"], 16) for i, rec in done.items()
                       if (rec.get("background") or {}).get("phash")}
-    indices = shard_indices(len(engine.plan), cfg.generate.batch_size, cfg.generate.num_shards, cfg.generate.shard)
+    painter = (painter_factory or (lambda p: DiffusionPainter(cfg, p)))(pipes)
+    engine = Engine(cfg, layout, source, painter, ObjectJudge(cfg), stats, len(source))
+    indices = shard_indices(len(source), cfg.generate.batch_size, cfg.generate.num_shards, cfg.generate.shard)
     log.info("generating %d images (%d already done) into %s", len(indices), len(set(indices) & set(done)), layout.root)
     engine.run(indices, set(done), progress=cfg.generate.progress)
-    records = read_jsonl(layout.manifest)
-    finished = {r["index"] for r in records}
-    complete = set(indices) <= finished
+    records = sorted(read_jsonl(layout.manifest), key=lambda r: r["index"])
+    complete = set(indices) <= {r["index"] for r in records}
     generation = {
         "fingerprint": fingerprint(cfg),
         "status": "complete" if complete else "running",
         "shard": cfg.generate.shard,
         "num_shards": cfg.generate.num_shards,
-        "total_images": len(engine.plan),
-        "stats": engine.stats.as_dict(),
+        "total_images": len(source),
+        "stats": stats.as_dict(),
         "config": fingerprint_config(cfg),
     }
-    if complete:
-        finalize(layout, records, cfg.class_names, generation)
-        if cfg.generate.generator == "diffusion" and cfg.generate.num_shards == 1 and painter_factory is None:
-            from idg.shortcut import generate_shortcut
-
-            generate_shortcut(cfg, run_dir, engine)
     log.info("generated %d images, %d objects in %.1fs (%.2f img/s); backgrounds: %d generated, %d from cache",
-             engine.stats.images, engine.stats.objects, engine.stats.seconds, engine.stats.images_per_second,
-             engine.stats.backgrounds_generated, engine.stats.backgrounds_from_cache)
-    return GenerationResult(layout, engine.stats, complete, sorted(records, key=lambda r: r["index"]))
+             stats.images, stats.objects, stats.seconds, stats.images_per_second,
+             stats.backgrounds_generated, stats.backgrounds_from_cache)
+    return GenerationResult(layout, stats, complete, records, generation, engine)
+
+
+def export(result: GenerationResult, names: Sequence[str]) -> bool:
+    """The export stage of one generated set: once every image of the shard is there, the index files (sorted
+    manifest, data.yaml, COCO annotations.json, generation.json). Returns whether it was written."""
+    if result.complete:
+        finalize(result.layout, result.records, names, result.generation)
+    return result.complete

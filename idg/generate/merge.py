@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
-from idg.errors import DataError, IdgError, RunDirError
-from idg.export import Layout, finalize, load_manifest
+from idg.core.errors import DataError, IdgError, RunDirError
+from idg.core.layout import DatasetLayout, RunLayout
+from idg.data.export import finalize, load_manifest
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,10 @@ def find_shards(paths: Sequence[str | Path]) -> List[Path]:
     """Run dirs with a ``dataset/generation.json``: the paths themselves or their subdirectories."""
     out: List[Path] = []
     for p in map(Path, paths):
-        if (p / "dataset" / "generation.json").is_file():
+        if RunLayout(p).dataset().generation.is_file():
             out.append(p)
         elif p.is_dir():
-            found = sorted(d for d in p.iterdir() if (d / "dataset" / "generation.json").is_file())
+            found = sorted(d for d in p.iterdir() if RunLayout(d).dataset().generation.is_file())
             if not found:
                 raise DataError(f"{p}: no shard run dirs (no dataset/generation.json) in it")
             out.extend(found)
@@ -51,11 +52,11 @@ def _link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def merge(shard_dirs: Sequence[Path], out_dir: Path, overwrite: bool = False) -> Layout:
+def merge(shard_dirs: Sequence[Path], out_dir: Path, overwrite: bool = False) -> DatasetLayout:
     """Merge ``shard_dirs`` into ``<out_dir>/dataset``; raises DataError naming the offending shard."""
     infos: Dict[Path, dict] = {}
     for d in shard_dirs:
-        gen = d / "dataset" / "generation.json"
+        gen = RunLayout(d).dataset().generation
         info = json.loads(gen.read_text())
         if info.get("status") != "complete":
             raise DataError(f"{gen}: shard {info.get('shard')} is not complete; rerun its command to finish it")
@@ -74,7 +75,7 @@ def merge(shard_dirs: Sequence[Path], out_dir: Path, overwrite: bool = False) ->
     records: List[dict] = []
     sources: Dict[int, Path] = {}
     for d in shard_dirs:
-        for rec in load_manifest(d / "dataset"):
+        for rec in load_manifest(RunLayout(d).dataset_dir):
             if rec["index"] in sources:
                 raise DataError(f"image {rec['index']} is in both {sources[rec['index']]} and {d}")
             sources[rec["index"]] = d
@@ -84,13 +85,13 @@ def merge(shard_dirs: Sequence[Path], out_dir: Path, overwrite: bool = False) ->
         raise DataError(f"the shards lack {len(missing)} image(s), e.g. index {missing[0]}")
 
     image_format = first["config"]["image_format"]
-    layout = Layout(Path(out_dir) / "dataset", image_format)
+    layout = RunLayout(Path(out_dir)).dataset(image_format)
     if layout.root.exists() and any(layout.root.iterdir()):
         if not overwrite:
             raise RunDirError(f"{layout.root} is not empty; pass --overwrite to replace it")
         shutil.rmtree(layout.root)
     for rec in records:
-        src = sources[rec["index"]] / "dataset"
+        src = RunLayout(sources[rec["index"]]).dataset_dir
         for key in ("image", "label"):
             _link_or_copy(src / rec[key], layout.root / rec[key])
         for obj in rec.get("rejected") or []:  # rejected objects stay inspectable in the merged set too

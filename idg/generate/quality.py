@@ -8,21 +8,21 @@ part of the seed), up to ``quality.max_attempts`` times. Backgrounds are checked
 artifacts that poison training: black frames (e.g. a safety checker's output), near-constant images,
 NaN output, and near-duplicates (a 64-bit DCT perceptual hash within a Hamming distance).
 
-Everything here is a plain function of arrays and a :class:`~idg.config.QualityConfig`, so it is tested
+Everything here is a plain function of arrays and a :class:`~idg.core.config.QualityConfig`, so it is tested
 on synthetic images with known content.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
 
-from idg.config import QualityConfig
-from idg.sampling import box_iou
+from idg.core.box import box_iou
+from idg.core.config import QualityConfig
+from idg.generate.parts import ObjectCheck
 
 BoxT = Tuple[int, int, int, int]  # (x, y, w, h) in pixels
 
@@ -60,20 +60,6 @@ def mask_box(mask: np.ndarray) -> Optional[BoxT]:
         return None
     x0, y0 = int(xs.min()), int(ys.min())
     return x0, y0, int(xs.max()) + 1 - x0, int(ys.max()) + 1 - y0
-
-
-@dataclass
-class ObjectCheck:
-    """What the paste of one object changed, and whether that is good enough to label."""
-
-    box: Optional[BoxT]  # re-estimated box, None when nothing changed
-    changed_fraction: float  # share of the requested region that changed
-    box_iou: float  # IoU of the re-estimated box with the requested one (0 when nothing changed)
-    reject_reason: Optional[str] = None
-
-    @property
-    def accepted(self) -> bool:
-        return self.reject_reason is None
 
 
 def check_object(before: np.ndarray, after: np.ndarray, requested: BoxT, region: np.ndarray, cfg: QualityConfig) -> ObjectCheck:

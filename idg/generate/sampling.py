@@ -14,23 +14,9 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 
-from idg.config import IdgConfig, SamplerConfig
-from idg.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Box:
-    """An object's box in integer pixels: top-left ``(x, y)``, size ``(w, h)``; ``x + w <= image width``."""
-
-    cls: int
-    x: int
-    y: int
-    w: int
-    h: int
-
-    @property
-    def xyxy(self) -> Tuple[int, int, int, int]:
-        return self.x, self.y, self.x + self.w, self.y + self.h
+from idg.core.box import Box, box_iou
+from idg.core.config import IdgConfig, SamplerConfig
+from idg.core.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -62,19 +48,8 @@ def sample_size(rng: np.random.Generator, r: ClassRanges) -> Tuple[int, int]:
     return w, h
 
 
-def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
-    """IoU of two ``(x, y, w, h)`` boxes."""
-    ax0, ay0, aw, ah = a
-    bx0, by0, bw, bh = b
-    iw = max(0.0, min(ax0 + aw, bx0 + bw) - max(ax0, bx0))
-    ih = max(0.0, min(ay0 + ah, by0 + bh) - max(ay0, by0))
-    inter = iw * ih
-    union = aw * ah + bw * bh - inter
-    return float(inter / union) if union > 0 else 0.0
-
-
 def iou(a: Box, b: Box) -> float:
-    return box_iou((a.x, a.y, a.w, a.h), (b.x, b.y, b.w, b.h))
+    return box_iou(a, b)
 
 
 def _gap_ok(a: Box, b: Box, gap: int) -> bool:
@@ -90,7 +65,7 @@ def _counts(rng: np.random.Generator, ranges: Sequence[ClassRanges]) -> List[int
 
 def _place_random(rng: np.random.Generator, r: ClassRanges, width: int, height: int) -> Box:
     w, h = sample_size(rng, r)
-    return Box(r.index, int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1)), w, h)
+    return Box(int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1)), w, h, r.index)
 
 
 def sample_boxes(
@@ -129,7 +104,7 @@ def _grid(cfg: SamplerConfig, todo: List[ClassRanges], width: int, height: int, 
         slack_x, slack_y = (x1 - x0) - w, (y1 - y0) - h
         jx = slack_x / 2 + cfg.jitter * rng.uniform(-0.5, 0.5) * slack_x
         jy = slack_y / 2 + cfg.jitter * rng.uniform(-0.5, 0.5) * slack_y
-        boxes.append(Box(r.index, x0 + int(round(jx)), y0 + int(round(jy)), w, h))
+        boxes.append(Box(x0 + int(round(jx)), y0 + int(round(jy)), w, h, r.index))
     return boxes, len(todo) - len(boxes)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from idg.config import ModelConfig
-from idg.errors import ModelLoadError
+from idg.core.config import ModelConfig
+from idg.core.errors import ModelLoadError
+from idg.models.batch_invariant import make_batch_invariant
+from idg.models.hub import hub_host, is_local_path, local_files_only, offline_requested
 
 log = logging.getLogger(__name__)
 
@@ -23,16 +24,6 @@ ALTERNATIVES = (
     "pass model.pretrained=/path/to/a/local/diffusers/dir (a save_pretrained folder or a downloaded snapshot), "
     "or model=tiny for a small random model that runs offline"
 )
-
-
-def is_local_path(pretrained: str) -> bool:
-    """A filesystem path (as opposed to a hub id ``org/name``)."""
-    p = os.path.expanduser(pretrained)
-    return p.startswith(("/", ".", "~")) or os.path.isabs(p) or Path(p).exists() or pretrained.count("/") != 1
-
-
-def offline_requested(cfg: ModelConfig, offline: bool) -> bool:
-    return offline or cfg.local_files_only or os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
 
 
 def check_model_available(cfg: ModelConfig, offline: bool) -> None:
@@ -52,42 +43,15 @@ def check_model_available(cfg: ModelConfig, offline: bool) -> None:
                 f"model.pretrained={cfg.pretrained}: not a diffusers pipeline (no model_index.json); {ALTERNATIVES}"
             )
         return
-    if local_files_only(cfg, offline):
+    if local_files_only(cfg.pretrained, cfg.local_files_only, offline):
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(cfg.pretrained, "model_index.json", revision=cfg.revision)
         if not isinstance(cached, str):
-            why = "this run is offline" if offline_requested(cfg, offline) else f"{hub_host()} cannot be reached"
+            why = "this run is offline" if offline_requested(cfg.local_files_only, offline) else f"{hub_host()} cannot be reached"
             raise ModelLoadError(
                 f"model.pretrained={cfg.pretrained} is not in the local Hugging Face cache and {why}; {ALTERNATIVES}"
             )
-
-
-def hub_host() -> str:
-    from urllib.parse import urlparse
-
-    return urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """A quick TCP probe of the Hub, so a machine without network fails in seconds, not after the Hub
-    client's retries. Behind a proxy the probe is skipped (the proxy decides)."""
-    import socket
-
-    if any(os.environ.get(k) for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True
-    try:
-        with socket.create_connection((hub_host(), 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def local_files_only(cfg: ModelConfig, offline: bool) -> bool:
-    """Load from the local cache only: when asked to, or when the Hub cannot be reached anyway."""
-    if offline_requested(cfg, offline) or is_local_path(cfg.pretrained):
-        return True
-    return not hub_reachable()
 
 
 def resolve_device(device: str) -> str:
@@ -104,59 +68,6 @@ def resolve_dtype(dtype: str, device: str):
     if dtype == "auto":
         return torch.float16 if device.startswith("cuda") else torch.float32
     return getattr(torch, dtype)
-
-
-# ------------------------------------------------------------------------------------ batch invariance
-
-
-def _linear_per_sample(self, x):
-    import torch
-    import torch.nn.functional as F
-
-    if x.dim() < 2 or x.shape[0] == 1:
-        return F.linear(x, self.weight, self.bias)
-    return torch.cat([F.linear(x[i : i + 1], self.weight, self.bias) for i in range(x.shape[0])])
-
-
-def _conv_per_sample(self, x):
-    import torch
-
-    return torch.cat([self._conv_forward(x[i : i + 1].contiguous(), self.weight, self.bias) for i in range(x.shape[0])])
-
-
-def _group_norm_per_sample(self, x):
-    import torch
-    import torch.nn.functional as F
-
-    return torch.cat(
-        [F.group_norm(x[i : i + 1].contiguous(), self.num_groups, self.weight, self.bias, self.eps) for i in range(x.shape[0])]
-    )
-
-
-def make_batch_invariant(*modules) -> int:
-    """Make these modules' outputs for one sample independent of the other samples in the batch.
-
-    Batched GEMMs and convolutions pick kernels by batch shape (a GEMV for one row, another blocking for
-    eight), and GroupNorm takes a channels-last path for some strides, so the same image can differ in its
-    lowest bits between batch sizes. Running Linear, Conv2d and GroupNorm per sample (on these instances
-    only) removes that; measured on CPU it costs nothing, since batching does not speed up CPU inference.
-    Returns how many layers were patched.
-    """
-    import torch
-
-    patched = 0
-    for root in modules:
-        for mod in root.modules():
-            if isinstance(mod, torch.nn.Linear):
-                mod.forward = types.MethodType(_linear_per_sample, mod)
-            elif isinstance(mod, torch.nn.Conv2d):
-                mod.forward = types.MethodType(_conv_per_sample, mod)
-            elif isinstance(mod, torch.nn.GroupNorm):
-                mod.forward = types.MethodType(_group_norm_per_sample, mod)
-            else:
-                continue
-            patched += 1
-    return patched
 
 
 # ------------------------------------------------------------------------------------ pipelines
@@ -268,12 +179,12 @@ def load_pipelines(cfg: ModelConfig, *, offline: bool = False, batch_invariant: 
     check_model_available(cfg, offline)
     pretrained = os.path.expanduser(cfg.pretrained)
     if cfg.build_tiny:
-        from idg.tiny import ensure_tiny_sdxl
+        from idg.models.tiny import ensure_tiny_sdxl
 
         ensure_tiny_sdxl(pretrained)
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    kwargs = {"torch_dtype": dtype, "revision": cfg.revision, "local_files_only": local_files_only(cfg, offline)}
+    kwargs = {"torch_dtype": dtype, "revision": cfg.revision, "local_files_only": local_files_only(cfg.pretrained, cfg.local_files_only, offline)}
     if cfg.variant and dtype == torch.float16 and not is_local_path(cfg.pretrained):
         kwargs["variant"] = cfg.variant
     try:

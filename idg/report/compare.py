@@ -27,8 +27,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import yaml
 
-from idg.errors import DataError, IdgError
-from idg.overrides import assignments, multirun_swept_keys, read_overrides
+from idg.core.errors import DataError, IdgError
+from idg.core.overrides import assignments, multirun_swept_keys, read_overrides
 
 MAIN = "main_metric"
 DEFAULT_METRICS = [MAIN, "eval/*/map50", "eval/*/map50_95"]
@@ -195,7 +195,7 @@ def format_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def plot(runs: Sequence[Run], keys: Sequence[str], metric: str, path: Path) -> Path:
     """``metric`` against each swept key (one panel per key; categorical keys on an ordered axis); with no
     swept key, one bar per run."""
-    from idg.report import pyplot, save_figure
+    from idg.report.figures import pyplot, save_figure
 
     plt = pyplot()
 
@@ -230,7 +230,7 @@ def plot(runs: Sequence[Run], keys: Sequence[str], metric: str, path: Path) -> P
 
 def load_wandb_runs(path: str, group: str, timeout: float = 10.0) -> tuple[List[Run], List[str]]:
     """The runs of one W&B group through the public API (needs network and an API key)."""
-    from idg.wandb_log import base_url, server_reachable
+    from idg.report.wandb_server import base_url, server_reachable
 
     if os.environ.get("WANDB_MODE") in ("offline", "disabled"):
         raise DataError(f"--wandb reads the W&B API, but WANDB_MODE={os.environ['WANDB_MODE']}; compare the run "

@@ -20,27 +20,22 @@ intervals and seed-paired differences vs ``real_only``), ``results.md`` and ``re
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
 import json
 import logging
-import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-import yaml
-
-from idg.atomic import atomic_write_json, atomic_write_text
-from idg.config import DetectorConfig, IdgConfig
-from idg.detect import EpochCallback, evaluate, train
-from idg.errors import DataError, RunDirError
-from idg.real import IMG_SUFFIXES, PreparedReal, label_path
+from idg.core.config import IdgConfig
+from idg.core.errors import DataError
+from idg.core.hashing import content_hash
+from idg.core.layout import RunLayout
+from idg.data.subsets import PreparedReal
+from idg.study import detect
+from idg.study.detect import EpochCallback
+from idg.study.keys import data_key, model_key, training_key
 
 log = logging.getLogger(__name__)
-
-METRICS = ("map50", "map50_95")
 
 
 @dataclass
@@ -53,10 +48,6 @@ class Trained:
     key: Optional[str] = None  # what the weights depend on (see training_key)
 
 
-def run_dir_name(fraction: float, seed: int) -> str:
-    return f"f{fraction:g}_s{seed}"
-
-
 def per_fraction_synthetic(cfg: IdgConfig) -> bool:
     """Whether the synthetic set depends on the real subset (copy-paste) rather than being one per study."""
     return cfg.generate.generator == "copy_paste"
@@ -64,11 +55,10 @@ def per_fraction_synthetic(cfg: IdgConfig) -> bool:
 
 def synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
     """The synthetic data.yaml that the synthetic arms of ``(fraction, seed)`` train on."""
+    run = RunLayout(Path(run_dir))
     if per_fraction_synthetic(cfg):
-        from idg.copy_paste import set_dir
-
-        return set_dir(run_dir, fraction, seed) / "dataset" / "data.yaml"
-    return run_dir / "dataset" / "data.yaml"
+        return run.copy_paste_set(fraction, seed).dataset().data_yaml
+    return run.dataset().data_yaml
 
 
 def existing_synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
@@ -91,45 +81,6 @@ def syn_only_fraction(cfg: IdgConfig, fraction: float) -> float:
     return fraction if per_fraction_synthetic(cfg) else 0.0
 
 
-# ------------------------------------------------------------------------------------ resume keys
-
-
-def _hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def data_key(yaml_path: Path, splits: Sequence[str] = ("train", "val")) -> str:
-    """What a detector sees through a data.yaml: class names and, per split, each image (name and size)
-    with its label text. Cheap (labels are small) and independent of where the run dir lives."""
-    doc = yaml.safe_load(Path(yaml_path).read_text())
-    root = Path(doc["path"]) if doc.get("path") else Path(yaml_path).parent
-    h = hashlib.sha256(json.dumps(doc.get("names"), sort_keys=True, default=str).encode())
-    for split in splits:
-        entries = doc.get(split) or []
-        for entry in entries if isinstance(entries, list) else [entries]:
-            path = Path(entry) if Path(entry).is_absolute() else root / entry
-            if path.is_dir():
-                images = sorted(f for f in path.iterdir() if f.suffix.lower() in IMG_SUFFIXES)
-            else:
-                images = [Path(line.strip()) for line in path.read_text().splitlines() if line.strip()]
-            for image in images:
-                label = label_path(image)
-                h.update(f"{split}|{image.name}|{image.stat().st_size}|".encode())
-                h.update(label.read_bytes() if label.is_file() else b"-")
-    return h.hexdigest()[:16]
-
-
-def model_key(model: str) -> str:
-    """A detector init: an architecture name, or a checkpoint file (name and size)."""
-    path = Path(model).expanduser()
-    return f"{path.name}:{path.stat().st_size}" if model.endswith(".pt") and path.is_file() else model
-
-
-def training_key(init_key: str, data: Path, epochs: int, seed: int, det: DetectorConfig) -> str:
-    settings = {k: v for k, v in asdict(det).items() if k not in ("workers", "epochs", "finetune_epochs", "model")}
-    return _hash({"init": init_key, "data": data_key(data), "epochs": epochs, "seed": seed, "detector": settings})
-
-
 # ------------------------------------------------------------------------------------ training
 
 
@@ -141,18 +92,18 @@ def train_arms(
 ) -> List[Trained]:
     """Train every arm x fraction x seed of ``cfg.study`` that is not already done."""
     det, study = cfg.detector, cfg.study
-    root = run_dir / "detect"
+    run = RunLayout(Path(run_dir))
     arms = list(study.arms)
     if any(a != "syn_only" for a in arms) and real is None:
         raise DataError("the study needs real data: pass real.data=<data.yaml>")
     base_key = model_key(det.model)
 
     def fit(arm: str, init: str, init_key: str, data: Path, fraction: float, seed: int, epochs: int) -> Trained:
-        name = run_dir_name(fraction, seed)
+        save_dir = run.training(arm, fraction, seed)
         key = training_key(init_key, data, epochs, seed, det)
-        r = train(init, data, root / arm, name, epochs, det, seed, tag=f"{arm}/{name}", on_epoch=on_epoch,
-                  key=key, overwrite=cfg.overwrite,
-                  reuse=[Path(d).expanduser() / "detect" / arm / name for d in study.reuse])
+        r = detect.train(init, data, save_dir.parent, save_dir.name, epochs, det, seed, tag=f"{arm}/{save_dir.name}",
+                  on_epoch=on_epoch, key=key, overwrite=cfg.overwrite,
+                  reuse=[RunLayout(Path(d).expanduser()).training(arm, fraction, seed) for d in study.reuse])
         return Trained(arm, fraction, seed, r.weights, r.save_dir, key)
 
     def synthetic(fraction: float, seed: int) -> Path:
@@ -192,7 +143,7 @@ def find_trained(cfg: IdgConfig, run_dir: Path) -> List[Trained]:
             if arm == "syn_only":
                 fractions = sorted({syn_only_fraction(cfg, f) for f in fractions})
             for fraction in fractions:
-                save_dir = run_dir / "detect" / arm / run_dir_name(fraction, seed)
+                save_dir = RunLayout(Path(run_dir)).training(arm, fraction, seed)
                 done = save_dir / "done.json"
                 if done.is_file():
                     info = json.loads(done.read_text())
@@ -209,168 +160,12 @@ def evaluate_arms(cfg: IdgConfig, trained: Sequence[Trained], real: PreparedReal
     val_key = data_key(real.val_yaml, splits=("val",))
     rows = []
     for t in trained:
-        key = _hash({"weights": t.key or str(t.weights), "val": val_key, "imgsz": cfg.detector.imgsz})
-        m = evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector, key=key, overwrite=cfg.overwrite,
+        key = content_hash({"weights": t.key or str(t.weights), "val": val_key, "imgsz": cfg.detector.imgsz})
+        m = detect.evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector, key=key, overwrite=cfg.overwrite,
                      reuse=cfg.resume)
         rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, **m, "weights": str(t.weights)})
         log.info("%-14s f=%-5g s=%d  mAP50=%.4f  mAP50-95=%.4f", t.arm, t.fraction, t.seed, m["map50"], m["map50_95"])
     return rows
-
-
-# ------------------------------------------------------------------------------------ statistics
-
-
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Dict[str, Optional[float]]:
-    """Mean and Student-t confidence interval; the interval is None with fewer than two values."""
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return {"mean": mean, "ci_low": None, "ci_high": None, "n": n}
-    from scipy import stats
-
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = stats.t.ppf(0.5 + confidence / 2, n - 1) * sd / math.sqrt(n)
-    return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
-
-
-def summarize(rows: Sequence[dict]) -> List[dict]:
-    """Per arm x fraction: mean and 95% CI of each metric over seeds, and the seed-paired difference to
-    ``real_only`` at the same fraction (an arm at fraction 0, which saw no real image, is compared with
-    every fraction's baseline: ``delta_<metric>_vs_real_f<fraction>``)."""
-    base = {(r["fraction"], r["seed"]): r for r in rows if r["arm"] == "real_only"}
-    groups: Dict[tuple, List[dict]] = {}
-    for r in rows:
-        groups.setdefault((r["arm"], r["fraction"]), []).append(r)
-    out = []
-    for (arm, fraction), group in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        entry = {"arm": arm, "fraction": fraction}
-        for metric in METRICS:
-            entry[metric] = mean_ci([r[metric] for r in group])
-            if arm != "real_only":
-                fractions = sorted({f for f, _ in base}) if fraction == 0 else [fraction]
-                for f in fractions:
-                    diffs = [r[metric] - base[(f, r["seed"])][metric] for r in group if (f, r["seed"]) in base]
-                    if diffs:
-                        key = f"delta_{metric}" if fraction != 0 else f"delta_{metric}_vs_real_f{f:g}"
-                        entry[key] = mean_ci(diffs)
-        out.append(entry)
-    return out
-
-
-def _fmt(stat: Optional[dict]) -> str:
-    if not stat:
-        return ""
-    if stat["ci_low"] is None:
-        return f"{stat['mean']:.4f}"
-    return f"{stat['mean']:.4f} [{stat['ci_low']:.4f}, {stat['ci_high']:.4f}]"
-
-
-def markdown_table(summary: Sequence[dict]) -> str:
-    lines = [
-        "| arm | real fraction | seeds | mAP50 | mAP50-95 | Δ mAP50 vs real_only | Δ mAP50-95 vs real_only |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for e in summary:
-        lines.append(
-            f"| {e['arm']} | {e['fraction']:g} | {e['map50']['n']} | {_fmt(e['map50'])} | {_fmt(e['map50_95'])} | "
-            f"{_fmt(e.get('delta_map50'))} | {_fmt(e.get('delta_map50_95'))} |"
-        )
-    return "\n".join(lines) + "\n\nMeans over seeds with 95% t-intervals in brackets (none for a single seed); Δ is paired by seed.\n"
-
-
-def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
-    """mAP vs real fraction, one line per arm with its CI band; an arm without real data (fraction 0) as a
-    horizontal band. Bands are drawn within [0, 1], where mAP lives (the tables keep the raw t-intervals)."""
-    from idg.report import pyplot, save_figure
-
-    plt = pyplot()
-    band = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    fractions = sorted({e["fraction"] for e in summary if e["fraction"] > 0}) or [1.0]
-    for arm in sorted({e["arm"] for e in summary}):
-        pts = sorted((e for e in summary if e["arm"] == arm), key=lambda e: e["fraction"])
-        if pts[0]["fraction"] == 0:
-            s = pts[0][metric]
-            xs = [min(fractions), max(fractions)]
-            ax.plot(xs, [s["mean"]] * 2, linestyle="--", label=f"{arm} (no real data)")
-            if s["ci_low"] is not None:
-                ax.fill_between(xs, [band(s["ci_low"])] * 2, [band(s["ci_high"])] * 2, alpha=0.15)
-            continue
-        xs = [e["fraction"] for e in pts]
-        ax.plot(xs, [e[metric]["mean"] for e in pts], marker="o", label=arm)
-        if all(e[metric]["ci_low"] is not None for e in pts):
-            ax.fill_between(xs, [band(e[metric]["ci_low"]) for e in pts], [band(e[metric]["ci_high"]) for e in pts],
-                            alpha=0.2)
-    if len(fractions) > 1:
-        ax.set_xscale("log")
-    ax.set_xlabel("fraction of the real train split")
-    ax.set_ylabel({"map50": "mAP50", "map50_95": "mAP50-95"}[metric] + " on real val")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return save_figure(fig, path)
-
-
-def results_key(rows: Sequence[dict]) -> str:
-    """What the result files say: every row but its weights path (which moves with the run dir)."""
-    return _hash([{k: v for k, v in r.items() if k != "weights"} for r in rows])
-
-
-def write_results(run_dir: Path, rows: Sequence[dict], metric: str, overwrite: bool = False) -> List[dict]:
-    """results.csv, results.json, results.md and results.png; returns the summary.
-
-    Results of other trainings or evaluations already in ``run_dir`` raise RunDirError unless ``overwrite``;
-    results that ``rows`` extend (the same study with more seeds, fractions or arms: every earlier row is
-    among the new ones, unchanged) are replaced.
-    """
-    key = results_key(rows)
-    previous = run_dir / "results.json"
-    if previous.is_file() and not overwrite:
-        try:
-            old = json.loads(previous.read_text())
-            old_key, old_rows = old.get("key"), old.get("rows") or []
-        except (OSError, ValueError, AttributeError):
-            old_key, old_rows = None, []
-        strip = lambda r: json.dumps({k: v for k, v in r.items() if k != "weights"}, sort_keys=True)  # noqa: E731
-        extended = {strip(r) for r in old_rows} <= {strip(r) for r in rows}
-        if old_key is not None and old_key != key and not extended:
-            raise RunDirError(
-                f"{previous} holds the results of other trainings or evaluations (study arms, fractions or seeds, or "
-                f"their inputs, changed); pass overwrite=true to replace them, or choose another hydra.run.dir"
-            )
-    summary = summarize(rows)
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["arm", "fraction", "seed", "map50", "map50_95", "precision", "recall", "weights"])
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({k: r.get(k) for k in writer.fieldnames})
-    atomic_write_text(run_dir / "results.csv", buf.getvalue())
-    atomic_write_json(run_dir / "results.json", {"rows": list(rows), "summary": summary, "key": key})
-    atomic_write_text(run_dir / "results.md", markdown_table(summary))
-    plot(summary, metric, run_dir / "results.png")
-    return summary
-
-
-def flat_metrics(summary: Sequence[dict]) -> Dict[str, float]:
-    """``eval/<arm>/f<fraction>/<metric>`` -> mean (and ``.../delta_<metric>``), for metrics.json and sweeps."""
-    out: Dict[str, float] = {}
-    for e in summary:
-        prefix = f"eval/{e['arm']}" + ("" if e["fraction"] == 0 else f"/f{e['fraction']:g}")
-        for key, stat in e.items():
-            if isinstance(stat, dict) and "mean" in stat:
-                out[f"{prefix}/{key}"] = stat["mean"]
-    return out
-
-
-def main_metric(summary: Sequence[dict], metric: str) -> Optional[float]:
-    """The number a sweeper optimises: the synthetic-data arm at the largest real fraction (syn_then_real
-    if run, else mixed, else syn_only, else real_only)."""
-    for arm in ("syn_then_real", "mixed", "syn_only", "real_only"):
-        entries = [e for e in summary if e["arm"] == arm]
-        if entries:
-            return max(entries, key=lambda e: e["fraction"])[metric]["mean"]
-    return None
 
 
 def trained_as_dict(t: Trained) -> dict:

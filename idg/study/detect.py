@@ -1,4 +1,4 @@
-"""Ultralytics YOLO: train, fine-tune and evaluate, offline-safe and resumable per training.
+"""Detector training, fine-tuning and evaluation with Ultralytics YOLO, resumable per training.
 
 Training arguments keep Ultralytics' names (``detector.*`` and ``detector.args`` go to ``YOLO.train``), so
 Ultralytics knowledge carries over. Every training writes ``<project>/<name>/`` (Ultralytics' own layout)
@@ -13,70 +13,19 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence
 
-from idg.atomic import atomic_write_json
-from idg.config import DetectorConfig
-from idg.errors import ModelLoadError, RunDirError
+from idg.core.atomic import atomic_write_json
+from idg.core.config import DetectorConfig
+from idg.core.keyed import reuse_or_refuse
+from idg.models.detector import load_yolo
 
 log = logging.getLogger(__name__)
 
 EpochCallback = Callable[[str, int, Dict[str, float]], None]
-
-
-def configure_ultralytics(config_dir: str | Path, offline: bool) -> None:
-    """Process environment for Ultralytics, set before it is first imported.
-
-    Its settings live in idg's cache (unless the user set ``YOLO_CONFIG_DIR``), so a user's global settings
-    (e.g. its W&B integration switched on) cannot change a study; ``offline`` skips its DNS probe.
-    """
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
-    Path(os.environ["YOLO_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
-    if offline:
-        os.environ["YOLO_OFFLINE"] = "1"
-
-
-def ensure_fonts() -> None:
-    """Ultralytics downloads Arial for plots and dataset checks; offline, give it a local TTF instead."""
-    from matplotlib import font_manager
-    from ultralytics.utils import USER_CONFIG_DIR
-
-    for name in ("Arial.ttf", "Arial.Unicode.ttf"):
-        target = Path(USER_CONFIG_DIR) / name
-        if not target.exists():
-            source = font_manager.findfont("DejaVu Sans")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-
-
-def check_detector_model(model: str, offline: bool) -> None:
-    """Fail fast when the detector model cannot be had (before any training starts)."""
-    if model.endswith(".pt"):
-        if Path(model).expanduser().is_file():
-            return
-        from ultralytics.utils.downloads import GITHUB_ASSETS_NAMES
-
-        if Path(model).name in GITHUB_ASSETS_NAMES and not offline:
-            return  # Ultralytics downloads its own released weights
-        hint = "pass a local .pt path, or a model .yaml (e.g. detector.model=yolov8n.yaml) to train from random init"
-        if Path(model).name in GITHUB_ASSETS_NAMES:
-            raise ModelLoadError(f"detector.model={model} is not on disk and this run is offline; {hint}")
-        raise ModelLoadError(f"detector.model={model}: file not found; {hint}")
-    if Path(model).expanduser().is_file():
-        return
-    from ultralytics.nn.tasks import yaml_model_load
-
-    try:
-        yaml_model_load(model)
-    except (FileNotFoundError, OSError) as exc:
-        raise ModelLoadError(
-            f"detector.model={model}: no such model config ({exc.__class__.__name__}); use an Ultralytics name such "
-            f"as yolov8n.yaml or yolo11n.yaml, or a path to your own .yaml"
-        ) from None
 
 
 def _strip_ultralytics_wandb(trainer) -> None:
@@ -165,17 +114,11 @@ def train(
     """
     save_dir = Path(project) / name
     done = save_dir / "done.json"
-    if done.is_file():
-        info = json.loads(done.read_text())
-        if key is None or info.get("key") == key:
-            log.info("%s: already trained (%s), skipping", tag, save_dir)
-            return TrainResult(Path(info["weights"]), save_dir, True)
-        if not overwrite:
-            raise RunDirError(
-                f"{save_dir} was trained on other data or settings; pass overwrite=true to retrain it, or choose "
-                f"another hydra.run.dir"
-            )
-        log.warning("overwrite=true: %s was trained on other data or settings, retraining", tag)
+    info = reuse_or_refuse(done, key, overwrite=overwrite, differs="was trained on other data or settings",
+                           redo="retrain it", name=save_dir)
+    if info is not None:
+        log.info("%s: already trained (%s), skipping", tag, save_dir)
+        return TrainResult(Path(info["weights"]), save_dir, True)
     if save_dir.exists():  # an interrupted (or replaced) training: start it again from its init
         shutil.rmtree(save_dir)
     if key is not None:
@@ -183,10 +126,7 @@ def train(
         if reused is not None:
             log.info("%s: same training found in %s, copied", tag, reused)
             return TrainResult(Path(json.loads(done.read_text())["weights"]), save_dir, True)
-    from ultralytics import YOLO
-
-    ensure_fonts()
-    model = YOLO(init)
+    model = load_yolo(init)
     model.add_callback("on_pretrain_routine_start", _strip_ultralytics_wandb)
     if on_epoch is not None:
         train_epoch_end, fit_epoch_end = _epoch_forwarder(tag, on_epoch)
@@ -220,20 +160,12 @@ def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorC
     unchanged; one of other weights or val data raises RunDirError unless ``overwrite``.
     """
     out = Path(project) / name / "eval.json"
-    if out.is_file() and reuse:
-        previous = json.loads(out.read_text())
-        if key is None or previous.get("key") == key:
+    if reuse:
+        previous = reuse_or_refuse(out, key, overwrite=overwrite,
+                                   differs="holds an evaluation of other weights or val data")
+        if previous is not None:
             return {k: v for k, v in previous.items() if k != "key"}
-        if not overwrite:
-            raise RunDirError(
-                f"{out} holds an evaluation of other weights or val data; pass overwrite=true to redo it, or choose "
-                f"another hydra.run.dir"
-            )
-        log.warning("overwrite=true: %s evaluated other weights or val data, evaluating again", out)
-    from ultralytics import YOLO
-
-    ensure_fonts()
-    metrics = YOLO(str(weights)).val(
+    metrics = load_yolo(str(weights)).val(
         data=str(data),
         split="val",
         imgsz=cfg.imgsz,

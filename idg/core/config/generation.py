@@ -1,0 +1,173 @@
+"""Schemas of the generation engine: the ``sampler``, ``inpaint``, ``model`` groups and the ``generate`` and
+``copy_paste`` nodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from idg.core.config.fields import help_field
+from idg.core.errors import ConfigError
+
+GENERATORS = ("diffusion", "copy_paste")
+
+
+@dataclass
+class SamplerConfig:
+    """The ``sampler`` group: where boxes go."""
+
+    name: str = help_field("random | grid | non_overlap", "random")
+    jitter: float = help_field("grid: how far a box may move inside its cell, 0 (centred) .. 1 (anywhere in the cell)", 1.0)
+    max_iou: float = help_field("non_overlap: largest IoU allowed between two boxes of an image", 0.0)
+    min_gap: int = help_field("non_overlap: pixels kept free between boxes", 0)
+    max_tries: int = help_field("non_overlap/random: placement attempts per box before the image is declared full", 200)
+
+    def __post_init__(self) -> None:
+        if self.name not in ("random", "grid", "non_overlap"):
+            raise ConfigError(f"sampler.name={self.name!r} must be one of random, grid, non_overlap")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ConfigError(f"sampler.jitter={self.jitter} must be in [0, 1]")
+        if not 0.0 <= self.max_iou < 1.0:
+            raise ConfigError(f"sampler.max_iou={self.max_iou} must be in [0, 1)")
+        if self.min_gap < 0:
+            raise ConfigError(f"sampler.min_gap={self.min_gap} must be >= 0")
+        if self.max_tries < 1:
+            raise ConfigError(f"sampler.max_tries={self.max_tries} must be >= 1")
+
+
+@dataclass
+class InpaintConfig:
+    """The ``inpaint`` group: how each class prompt is painted into its box."""
+
+    strength: float = help_field("denoising strength in (0, 1]; 1 ignores the background under the mask", 0.75)
+    steps: int = help_field("inference steps (diffusers runs int(steps * strength) of them)", 4)
+    guidance: float = help_field("classifier-free guidance scale; 0 for SDXL-Turbo", 0.0)
+    seed: Optional[int] = help_field("seed for the object draws; null uses generate.seed (so a sweep can vary objects alone)", None)
+    mask: str = help_field("mask shape: rect | ellipse", "rect")
+    feather: int = help_field("width in pixels of the soft edge where the inpainted crop fades into the image "
+                         "(at most a quarter of the box's shorter side)", 8)
+    blend: str = help_field("how the crop is pasted: none (hard) | feather | gaussian | poisson", "feather")
+    mode: str = help_field("crop: inpaint a context window at the model's native resolution; full: whole frame (the prototype)", "crop")
+    context: float = help_field("crop mode: context window side = context x the box's longer side", 2.0)
+    crop_size: Optional[int] = help_field("crop mode: side of the crop fed to the model; null uses model.native_resolution", None)
+    prompt_template: str = help_field("how a class prompt becomes the inpainting prompt; {prompt} is replaced", "{prompt}")
+    negative_prompt: Optional[str] = help_field("negative prompt for objects; null uses model.negative_prompt", None)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.strength <= 1.0:
+            raise ConfigError(f"inpaint.strength={self.strength} must be in (0, 1]")
+        if self.steps < 1:
+            raise ConfigError(f"inpaint.steps={self.steps} must be >= 1")
+        if int(self.steps * self.strength) < 1:
+            raise ConfigError(
+                f"inpaint.steps={self.steps} x inpaint.strength={self.strength} runs no denoising step; raise either"
+            )
+        if self.guidance < 0:
+            raise ConfigError(f"inpaint.guidance={self.guidance} must be >= 0")
+        if self.mask not in ("rect", "ellipse"):
+            raise ConfigError(f"inpaint.mask={self.mask!r} must be rect or ellipse")
+        if self.feather < 0:
+            raise ConfigError(f"inpaint.feather={self.feather} must be >= 0")
+        if self.blend not in ("none", "feather", "gaussian", "poisson"):
+            raise ConfigError(f"inpaint.blend={self.blend!r} must be one of none, feather, gaussian, poisson")
+        if self.mode not in ("crop", "full"):
+            raise ConfigError(f"inpaint.mode={self.mode!r} must be crop or full")
+        if self.context < 1.0:
+            raise ConfigError(f"inpaint.context={self.context} must be >= 1 (the window must contain the box)")
+        if self.crop_size is not None and self.crop_size < 8:
+            raise ConfigError(f"inpaint.crop_size={self.crop_size} must be >= 8")
+        if "{prompt}" not in self.prompt_template:
+            raise ConfigError(f"inpaint.prompt_template={self.prompt_template!r} must contain '{{prompt}}'")
+
+
+@dataclass
+class ModelConfig:
+    """The ``model`` group: a diffusers SDXL-family pipeline by hub id or local directory."""
+
+    name: str = help_field("preset name", "sdxl_turbo")
+    pretrained: str = help_field("hub id (e.g. stabilityai/sdxl-turbo) or a local diffusers directory", "stabilityai/sdxl-turbo")
+    revision: Optional[str] = help_field("hub revision", None)
+    variant: Optional[str] = help_field("weights variant loaded when the dtype is float16 (e.g. fp16); null for none", "fp16")
+    dtype: str = help_field("auto (fp16 on CUDA, fp32 on CPU) | float32 | float16 | bfloat16", "auto")
+    device: str = help_field("auto | cpu | cuda | cuda:N", "auto")
+    steps: int = help_field("background inference steps", 2)
+    guidance: float = help_field("background guidance scale (0 for Turbo)", 0.0)
+    resolution: int = help_field("default image side in pixels (generate.resolution)", 768)
+    native_resolution: int = help_field("side the model was trained at; crops are inpainted at this size", 512)
+    size_multiple: int = help_field("image sides must be a multiple of this (VAE factor x UNet downsampling)", 8)
+    negative_prompt: str = help_field("default negative prompt", "render, anime, cartoon, illustration, drawing")
+    cpu_offload: bool = help_field("enable_model_cpu_offload() on CUDA to save GPU memory", False)
+    build_tiny: bool = help_field("build a tiny random SDXL at `pretrained` if it is missing (offline tests)", False)
+    local_files_only: bool = help_field("never contact the hub (also set by offline=true or HF_HUB_OFFLINE=1)", False)
+
+    def __post_init__(self) -> None:
+        if self.dtype not in ("auto", "float32", "float16", "bfloat16"):
+            raise ConfigError(f"model.dtype={self.dtype!r} must be auto, float32, float16 or bfloat16")
+        if self.steps < 1:
+            raise ConfigError(f"model.steps={self.steps} must be >= 1")
+        if self.guidance < 0:
+            raise ConfigError(f"model.guidance={self.guidance} must be >= 0")
+        for key in ("resolution", "native_resolution", "size_multiple"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key}={getattr(self, key)} must be >= 1")
+        if not self.pretrained.strip():
+            raise ConfigError("model.pretrained is empty: give a hub id or a local diffusers directory")
+
+
+@dataclass
+class GenerateConfig:
+    """The ``generate`` node: how much to generate, where, and how."""
+
+    generator: str = help_field("diffusion: backgrounds + inpainted objects | copy_paste: backgrounds + real objects "
+                           "cut from the real train subset (set by the generator group)", "diffusion")
+    seed: int = help_field("run seed; every image and object seed derives from it", 0)
+    num_images: Optional[int] = help_field("total images; null uses the sum of background num_images", None)
+    resolution: int = help_field("image side in pixels; null-like default follows model.resolution", 768)
+    batch_size: int = help_field("images per pipeline call (objects of a batch of images are inpainted together)", 4)
+    val_fraction: float = help_field("share of synthetic images written to the val split", 0.1)
+    image_format: str = help_field("png (lossless) | jpg", "png")
+    cache_dir: str = help_field("background cache and built models, shared across runs", "${oc.env:IDG_CACHE_DIR,'~/.cache/idg'}")
+    use_cache: bool = help_field("read/write the content-addressed background cache", True)
+    batch_invariant: str = help_field("auto (on CPU) | true | false: run kernels per sample so batch size never changes output bits", "auto")
+    progress: bool = help_field("progress bars (off when stdout is not a terminal)", True)
+    pipeline_progress: bool = help_field("diffusers' own per-call step bars (pipe.set_progress_bar_config)", False)
+    num_shards: int = help_field("split generation into this many disjoint, deterministic shards", 1)
+    shard: int = help_field("which shard this job generates, 0 .. num_shards-1", 0)
+
+    def __post_init__(self) -> None:
+        if self.generator not in GENERATORS:
+            raise ConfigError(f"generate.generator={self.generator!r} must be one of {', '.join(GENERATORS)}")
+        if self.num_images is not None and self.num_images < 1:
+            raise ConfigError(f"generate.num_images={self.num_images} must be >= 1")
+        if self.resolution < 8:
+            raise ConfigError(f"generate.resolution={self.resolution} must be >= 8")
+        if self.batch_size < 1:
+            raise ConfigError(f"generate.batch_size={self.batch_size} must be >= 1")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"generate.val_fraction={self.val_fraction} must be in [0, 1)")
+        if self.image_format not in ("png", "jpg"):
+            raise ConfigError(f"generate.image_format={self.image_format!r} must be png or jpg")
+        if str(self.batch_invariant).lower() not in ("auto", "true", "false"):
+            raise ConfigError(f"generate.batch_invariant={self.batch_invariant!r} must be auto, true or false")
+        if self.num_shards < 1 or not 0 <= self.shard < self.num_shards:
+            raise ConfigError(
+                f"generate.shard={self.shard} / generate.num_shards={self.num_shards}: need 0 <= shard < num_shards"
+            )
+
+
+@dataclass
+class CopyPasteConfig:
+    """The ``copy_paste`` node: how ``generator=copy_paste`` pastes real objects into the sampled boxes."""
+
+    blend: str = help_field("how a real object is pasted: none (hard) | feather | gaussian | poisson", "feather")
+    feather: int = help_field("soft edge in pixels inside the box (at most a quarter of the box's shorter side)", 8)
+    candidates: int = help_field("random real objects of the class drawn per box; the one whose aspect ratio is "
+                            "closest to the box's is pasted (1: uniform choice, any stretch)", 4)
+
+    def __post_init__(self) -> None:
+        if self.blend not in ("none", "feather", "gaussian", "poisson"):
+            raise ConfigError(f"copy_paste.blend={self.blend!r} must be one of none, feather, gaussian, poisson")
+        if self.feather < 0:
+            raise ConfigError(f"copy_paste.feather={self.feather} must be >= 0")
+        if self.candidates < 1:
+            raise ConfigError(f"copy_paste.candidates={self.candidates} must be >= 1")

@@ -1,0 +1,85 @@
+"""Schemas of the judges: when a painted object or a background counts as failed (``quality``), and what
+scores an object (``verify``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from idg.core.config.fields import help_field
+from idg.core.errors import ConfigError
+
+VERIFIERS = ("none", "diff", "clip", "detector")
+
+
+@dataclass
+class QualityConfig:
+    """The ``quality`` group: when an object or a background counts as failed, and how often to retry.
+
+    Objects: the box is re-estimated from what the paste changed (pixels whose colour moved by more than
+    ``diff_threshold``, cleaned by a morphological opening, largest connected components kept); an object
+    with too little change or a re-estimated box too unlike the requested one is repainted with a new seed.
+    Backgrounds: black, near-constant, NaN or near-duplicate images are regenerated with a new seed.
+    """
+
+    max_attempts: int = help_field("tries per object and per background (first try included) before giving up", 3)
+    min_changed_fraction: float = help_field("reject an object when less than this share of its box changed", 0.1)
+    min_iou: float = help_field("reject an object when its re-estimated box has a lower IoU with the requested box", 0.3)
+    diff_threshold: int = help_field("a pixel changed when a channel moved by more than this (0..255)", 24)
+    morph_kernel: int = help_field("side of the square opening that removes specks from the change mask (1: none)", 3)
+    component_fraction: float = help_field("keep change components with at least this share of the largest one's area", 0.2)
+    black_level: float = help_field("a background whose mean pixel value is below this is 'black' (0..255)", 4.0)
+    min_std: float = help_field("a background whose pixel standard deviation is below this is 'constant' (0..255)", 2.0)
+    phash_distance: int = help_field("a background within this Hamming distance (64-bit pHash) of an earlier one is a "
+                                "near-duplicate; -1 switches the check off", 4)
+    shortcut_images: int = help_field("held-out images with null-prompt inpaints, to test detectors for seam shortcuts; 0: off", 4)
+    shortcut_conf: float = help_field("confidence at which a detection on a null-prompt box counts as a (false) fire", 0.25)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ConfigError(f"quality.max_attempts must be >= 1 (got {self.max_attempts})")
+        for key in ("min_changed_fraction", "min_iou", "component_fraction", "shortcut_conf"):
+            if not 0.0 <= getattr(self, key) <= 1.0:
+                raise ConfigError(f"quality.{key} must be in [0, 1] (got {getattr(self, key)})")
+        if not 0 <= self.diff_threshold <= 255:
+            raise ConfigError(f"quality.diff_threshold must be in [0, 255] (got {self.diff_threshold})")
+        if self.morph_kernel < 1:
+            raise ConfigError(f"quality.morph_kernel must be >= 1 (got {self.morph_kernel})")
+        for key in ("black_level", "min_std"):
+            if not 0.0 <= getattr(self, key) <= 255.0:
+                raise ConfigError(f"quality.{key} must be in [0, 255] (got {getattr(self, key)})")
+        if not -1 <= self.phash_distance <= 64:
+            raise ConfigError(f"quality.phash_distance must be in [-1, 64] (got {self.phash_distance})")
+        if self.shortcut_images < 0:
+            raise ConfigError(f"quality.shortcut_images must be >= 0 (got {self.shortcut_images})")
+
+
+@dataclass
+class VerifyConfig:
+    """The ``verify`` group: what decides that a painted object is really there.
+
+    ``none`` keeps every object with its requested box (the prototype); ``diff`` re-estimates the box from
+    the changed pixels and rejects objects by ``quality.*``; ``clip`` and ``detector`` add a score of the
+    object's crop (CLIP image-text similarity with the class prompt, or the best confidence of a YOLO model
+    for the class) that must reach ``min_score``.
+    """
+
+    name: str = help_field("none | diff | clip | detector", "diff")
+    model: Optional[str] = help_field("clip: CLIP hub id or local dir; detector: YOLO .pt or .yaml", None)
+    min_score: float = help_field("reject an object whose verifier score is below this (clip: cosine similarity in "
+                             "[-1, 1]; detector: confidence in [0, 1])", 0.0)
+    device: str = help_field("cpu | cuda | cuda:N for the verifier model", "cpu")
+    use_box: bool = help_field("detector: label the detector's best box for the class (inside the requested box) "
+                          "instead of the box of the changed pixels", False)
+
+    def __post_init__(self) -> None:
+        if self.name not in VERIFIERS:
+            raise ConfigError(f"verify.name={self.name!r} must be one of {', '.join(VERIFIERS)}")
+        if self.name in ("clip", "detector") and not (self.model and str(self.model).strip()):
+            raise ConfigError(f"verify.model is not set but verify={self.name} needs a model: pass verify.model=<path or hub id>")
+        if self.name == "detector" and not str(self.model).endswith((".pt", ".yaml", ".yml")):
+            raise ConfigError(f"verify.model={self.model!r} must be a YOLO .pt checkpoint or model .yaml for verify=detector")
+        if not -1.0 <= self.min_score <= 1.0:
+            raise ConfigError(f"verify.min_score must be in [-1, 1] (got {self.min_score})")
+        if self.use_box and self.name != "detector":
+            raise ConfigError(f"verify.use_box=true needs verify=detector (a verifier that locates objects), not {self.name}")

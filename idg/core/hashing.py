@@ -1,0 +1,15 @@
+"""Content hashes: the short key of everything an output depends on (generation fingerprints, training and
+evaluation keys, shortcut sets, copy-paste sources, results)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+
+def content_hash(obj: Any, length: int = 16) -> str:
+    """The first ``length`` hex digits of the SHA-256 of ``obj``: a string as it is, anything else as canonical
+    JSON (sorted keys; values JSON cannot hold, e.g. paths, as their ``str``)."""
+    text = obj if isinstance(obj, str) else json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]

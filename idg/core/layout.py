@@ -1,0 +1,143 @@
+"""Every path inside a run dir, in one place (the rest of idg asks these classes, never spells a path).
+
+A run dir (Hydra's ``hydra.run.dir``)::
+
+    config.yaml  run.json  metrics.json  samples.png        resolved config, run record, metrics, sample grid
+    dataset/                                                the export (DatasetLayout below)
+    real/                                                   links to the real images, labels mapped to the classes
+    copy_paste/f<fraction>_s<seed>/{dataset/,sources.json}  generator=copy_paste: one set per (fraction, seed)
+    shortcut/                                               the held-out null-prompt set for seam-shortcut rates
+    detect/<arm>/f<fraction>_s<seed>/                       one Ultralytics training (+ done.json, eval_real/)
+    results.{csv,json,md,png}                               the study's results
+    wandb/                                                  the W&B run's files
+
+An export (``dataset/``, and each copy-paste set's)::
+
+    data.yaml  annotations.json  manifest.jsonl  generation.json
+    images/{train,val}/NNNNNN.<png|jpg>  labels/{train,val}/NNNNNN.txt  rejected/NNNNNN_<object>.png
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Sequence
+
+SPLITS = ("train", "val")
+RESULT_FILES = ("csv", "json", "md", "png")
+
+
+def tag(fraction: float, seed: int) -> str:
+    """``f<fraction>_s<seed>``: the name of everything made for one real fraction and seed."""
+    return f"f{fraction:g}_s{seed}"
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where each file of an export lives."""
+
+    root: Path
+    image_format: str = "png"
+
+    @staticmethod
+    def stem(index: int) -> str:
+        return f"{index:06d}"
+
+    def image(self, split: str, index: int) -> Path:
+        return self.root / "images" / split / f"{self.stem(index)}.{self.image_format}"
+
+    def label(self, split: str, index: int) -> Path:
+        return self.root / "labels" / split / f"{self.stem(index)}.txt"
+
+    def split_dirs(self, split: str) -> List[Path]:
+        return [self.root / "images" / split, self.root / "labels" / split]
+
+    def rejected_crop(self, index: int, obj: int) -> Path:
+        return self.root / "rejected" / f"{self.stem(index)}_{obj}.png"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.jsonl"
+
+    @property
+    def data_yaml(self) -> Path:
+        return self.root / "data.yaml"
+
+    @property
+    def coco(self) -> Path:
+        return self.root / "annotations.json"
+
+    @property
+    def generation(self) -> Path:
+        return self.root / "generation.json"
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The paths of one run dir."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def run_json(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def metrics(self) -> Path:
+        return self.root / "metrics.json"
+
+    @property
+    def samples(self) -> Path:
+        return self.root / "samples.png"
+
+    @property
+    def dataset_dir(self) -> Path:
+        return self.root / "dataset"
+
+    def dataset(self, image_format: str = "png") -> DatasetLayout:
+        return DatasetLayout(self.dataset_dir, image_format)
+
+    @property
+    def real(self) -> Path:
+        return self.root / "real"
+
+    @property
+    def copy_paste(self) -> Path:
+        return self.root / "copy_paste"
+
+    def copy_paste_set(self, fraction: float, seed: int) -> "RunLayout":
+        """A copy-paste set is laid out like a run dir of its own (``dataset/`` + ``sources.json``)."""
+        return RunLayout(self.copy_paste / tag(fraction, seed))
+
+    @property
+    def sources(self) -> Path:
+        return self.root / "sources.json"
+
+    @property
+    def shortcut(self) -> Path:
+        return self.root / "shortcut"
+
+    @property
+    def detect(self) -> Path:
+        return self.root / "detect"
+
+    def training(self, arm: str, fraction: float, seed: int) -> Path:
+        return self.detect / arm / tag(fraction, seed)
+
+    def results(self, ext: str) -> Path:
+        return self.root / f"results.{ext}"
+
+    @property
+    def wandb(self) -> Path:
+        return self.root / "wandb"
+
+    def entries(self, names: Sequence[str]) -> List[Path]:
+        """Run-dir entries by name (the stage table's ``writes``)."""
+        return [self.root / name for name in names]

@@ -1,0 +1,182 @@
+"""Typed records of what goes into ``manifest.jsonl``: one :class:`ImageRecord` line per image, holding its
+:class:`BackgroundRecord` and an :class:`ObjectRecord` for every object (accepted ones under ``objects``,
+rejected ones under ``rejected``).
+
+Every line carries ``schema`` (:data:`SCHEMA`), so readers can tell versions apart. Boxes are pixel
+``[x, y, w, h]`` with a top-left origin (see :mod:`idg.core.box`). ``to_dict`` gives the JSON object
+(optional fields that are unset are left out); ``from_dict`` checks a parsed line field by field and raises
+:class:`RecordError` naming the first bad field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+SCHEMA = 1
+
+
+class RecordError(ValueError):
+    """A manifest line that is not a record of this schema (the message names the field)."""
+
+
+@dataclass
+class RejectedAttempt:
+    """A background attempt that was regenerated: its seed and why (``black``, ``constant``, ``nan``,
+    ``duplicate`` of image ``duplicate_of``)."""
+
+    attempt: int
+    seed: int
+    reason: str
+    duplicate_of: Optional[int] = None
+
+
+@dataclass
+class BackgroundRecord:
+    """Where an image's background came from. ``key`` names its entry in the background cache
+    (``<cache_dir>/backgrounds/<key[:2]>/<key>.png``, the attempt that was kept)."""
+
+    key: str
+    prompt: str
+    negative_prompt: str
+    seed: int
+    steps: int
+    guidance: float
+    model: str
+    attempts: int
+    phash: Optional[str]  # 64-bit perceptual hash, hex
+    artifact: Optional[str]  # the artifact it still has after the last attempt (kept and flagged), else None
+    rejected_attempts: List[RejectedAttempt] = field(default_factory=list)
+
+
+@dataclass
+class ObjectRecord:
+    """One painted (or pasted) object: what was asked, what was made, how it was judged."""
+
+    id: int  # the object's index in its image's sampled boxes
+    class_name: str  # "class" in JSON
+    class_id: int
+    prompt: str
+    requested_box: List[int]  # the sampled box
+    box: Optional[List[int]]  # the label: the re-estimated box (None: a rejected object where nothing changed)
+    seed: int  # of the attempt that was kept (or the last one)
+    window: Optional[List[int]]  # the context window that was inpainted, or None
+    status: str  # accepted | rejected
+    attempts: int
+    box_iou: Optional[float]  # requested vs final box
+    changed_fraction: Optional[float]
+    seam_score: Optional[float]
+    verify_score: Optional[float]
+    retry_reasons: List[str]
+    generator: str
+    strength: float
+    steps: int
+    guidance: float
+    mask: str
+    feather: int
+    blend: str
+    mode: str
+    sampler: str
+    source: Optional[Dict[str, Any]] = None  # copy-paste: the real object it was cut from
+    reject_reason: Optional[str] = None
+    crop: Optional[str] = None  # rejected: its crop, relative to the export root
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = _to_dict(self)
+        out["class"] = out.pop("class_name")
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "object") -> "ObjectRecord":
+        if isinstance(data, dict) and "class" in data:
+            data = {**{k: v for k, v in data.items() if k != "class"}, "class_name": data["class"]}
+        return _from_dict(cls, data, where)
+
+
+@dataclass
+class ImageRecord:
+    """One manifest line: an image, its label file (both relative to the export root) and its objects."""
+
+    index: int  # the global image index (file stem), deterministic in the config
+    image: str
+    label: str
+    split: str  # train | val
+    width: int
+    height: int
+    background: BackgroundRecord
+    objects: List[ObjectRecord]
+    rejected: List[ObjectRecord]
+    objects_dropped: int  # sampled objects that did not fit (non_overlap / grid)
+    schema: int = SCHEMA
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = _to_dict(self)
+        out["objects"] = [o.to_dict() for o in self.objects]
+        out["rejected"] = [o.to_dict() for o in self.rejected]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "record") -> "ImageRecord":
+        return _from_dict(cls, data, where)
+
+
+OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of"}  # left out of the JSON when unset
+
+
+def _to_dict(record: Any) -> Dict[str, Any]:
+    out = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if value is None and f.name in OPTIONAL:
+            continue
+        if dataclasses.is_dataclass(value):
+            value = _to_dict(value)
+        elif isinstance(value, list):
+            value = [_to_dict(v) if dataclasses.is_dataclass(v) else v for v in value]
+        out[f.name] = value
+    return out
+
+
+def _check(value: Any, hint: Any, where: str) -> Any:
+    """``value`` converted to ``hint`` (dataclasses recursively), or RecordError naming ``where``."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is typing.Union:
+        if value is None and type(None) in args:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return hint.from_dict(value, where) if hasattr(hint, "from_dict") else _from_dict(hint, value, where)
+    if origin in (list, List):
+        if not isinstance(value, list):
+            raise RecordError(f"{where}: expected a list, got {type(value).__name__}")
+        return [_check(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)] if args else value
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise RecordError(f"{where}: expected an object, got {type(value).__name__}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise RecordError(f"{where}: expected a number, got {value!r}")
+        return value
+    if hint is Any:
+        return value
+    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+        raise RecordError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def _from_dict(cls: Any, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise RecordError(f"{where}: expected an object, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise RecordError(f"{where}: missing field {f.name!r}")
+            continue
+        values[f.name] = _check(data[f.name], hints[f.name], f"{where}.{f.name}")
+    return cls(**values)
