@@ -14,6 +14,15 @@ from conftest import run_idg
 pytestmark = pytest.mark.slow
 
 
+def test_every_manifest_line_is_a_typed_record(smoke_run):
+    from idg.data.records import SCHEMA, ImageRecord
+
+    lines = (smoke_run / "dataset" / "manifest.jsonl").read_text().splitlines()
+    for line in lines:
+        data = json.loads(line)
+        assert data["schema"] == SCHEMA and ImageRecord.from_dict(data).to_dict() == data
+
+
 def test_smoke_study_writes_a_self_describing_run_dir(smoke_run):
     from pycocotools.coco import COCO
 

@@ -144,6 +144,7 @@ def test_finished_run_resumes_without_loading_a_model(reference, tmp_path):
         raise AssertionError("a finished run must not load the model")
 
     again = run_generation(cfg, result.layout.root.parent, pipes_factory=no_model)
+    assert export(again, cfg.class_names)
     assert again.stats.images == 0 and export_files(again.layout.root) == expected
 
 

@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import yaml
 
 from idg.core.errors import DataError, IdgError
+from idg.core.layout import RunLayout
 from idg.core.overrides import assignments, multirun_swept_keys, read_overrides
 
 MAIN = "main_metric"
@@ -71,7 +72,7 @@ def find_run_dirs(path: Path) -> List[Path]:
     (a sweep dir holds one per job: ``0/``, ``1/``, ...), in natural order."""
     if not path.is_dir():
         raise DataError(f"{path}: no such directory")
-    if (path / "config.yaml").is_file():
+    if RunLayout(path).config.is_file():
         return [path]
     # hidden dirs hold Hydra's own copies (.hydra/config.yaml), not runs
     found = [p.parent for p in list(path.glob("*/config.yaml")) + list(path.glob("*/*/config.yaml"))
@@ -93,17 +94,17 @@ def _read_json(path: Path) -> Dict[str, Any]:
 def read_run(run_dir: Path, name: str) -> Run:
     """A run dir's resolved config, its job's overrides, metrics and status."""
     try:
-        config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        config = yaml.safe_load(RunLayout(run_dir).config.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise DataError(f"{run_dir / 'config.yaml'}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise DataError(f"{RunLayout(run_dir).config}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(config, dict):
-        raise DataError(f"{run_dir / 'config.yaml'}: expected a mapping, got {type(config).__name__}")
+        raise DataError(f"{RunLayout(run_dir).config}: expected a mapping, got {type(config).__name__}")
     return Run(
         name=name,
         config=flatten(config),
         overrides=assignments(read_overrides(run_dir / ".hydra" / "overrides.yaml")),
-        metrics=_read_json(run_dir / "metrics.json"),
-        status=_read_json(run_dir / "run.json").get("status"),
+        metrics=_read_json(RunLayout(run_dir).metrics),
+        status=_read_json(RunLayout(run_dir).run_json).get("status"),
     )
 
 

@@ -20,7 +20,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 from idg.core.atomic import atomic_write_json
 from idg.core.config import DetectorConfig
-from idg.core.keyed import reuse_or_refuse
+from idg.core.keyed import reuse_or_refuse, stored
 from idg.models.detector import load_yolo
 
 log = logging.getLogger(__name__)
@@ -74,11 +74,8 @@ def _reuse_training(save_dir: Path, key: str, candidates: Sequence[Path]) -> Opt
     """Copy the first finished training among ``candidates`` whose key is ``key`` to ``save_dir``; its
     done.json is written last (through a temp dir and a rename), pointing at the copied weights."""
     for cand in candidates:
-        done = cand / "done.json"
-        if not done.is_file():
-            continue
-        info = json.loads(done.read_text())
-        if info.get("key") != key:
+        info = stored(cand / "done.json")
+        if not info or info.get("key") != key:
             continue
         tmp = save_dir.with_name(save_dir.name + ".reuse-tmp")
         shutil.rmtree(tmp, ignore_errors=True)

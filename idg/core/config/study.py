@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from idg.core.config.fields import help_field
 from idg.core.errors import ConfigError
+from idg.core.layout import RunLayout
 
 ARMS = ("syn_only", "syn_then_real", "real_only", "mixed")
 
@@ -70,7 +72,7 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         for d in self.reuse:
-            if not os.path.isdir(os.path.join(os.path.expanduser(d), "detect")):
+            if not RunLayout(Path(os.path.expanduser(d))).detect.is_dir():
                 raise ConfigError(f"study.reuse: {d} is not a study run dir (it has no detect/ folder)")
         unknown = [a for a in self.arms if a not in ARMS]
         if unknown or not self.arms:
