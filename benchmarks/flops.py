@@ -2,7 +2,7 @@
 
     python benchmarks/flops.py --k 4            # k=4 proxy vs full-size SDXL-Turbo architecture (k=1)
     python benchmarks/flops.py --k 4 16 --json  # several k; --json prints flop_table(k) dicts
-    python benchmarks/flops.py --tiny v2        # idg's tiny v2 model vs k=1, same recipe
+    python benchmarks/flops.py --k --tiny v1 v2 # idg's tiny models vs k=1, same recipe
 
 Counted with ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add is 2 FLOPs; only matmuls,
 convolutions and attention are counted: norms, activations and element-wise ops are not). The full-size
@@ -161,47 +161,63 @@ def inpaint_unet_steps(steps: int, strength: float) -> int:
 
 def recipe(background: int = 768, background_steps: int = 2, crop: int = 512, inpaint_steps: int = 4,
            strength: float = 0.75, objects: int = 1) -> List[Tuple[str, str, int]]:
-    """``(stage, component op, count)`` rows of one image: a background and ``objects`` inpaints."""
+    """``(role, component op, count)`` rows of one image: a background and ``objects`` inpaints. The role
+    names the row whatever its side (so a background and a crop of the same side stay apart)."""
     n = inpaint_unet_steps(inpaint_steps, strength)
     return [
-        ("background", "text_encode", 1),
-        ("background", f"unet_step@{background}", background_steps),
-        ("background", f"vae_decode@{background}", 1),
-        ("inpaint", f"unet_step@{crop}", n * objects),
-        ("inpaint", f"vae_encode@{crop}", 2 * objects),
-        ("inpaint", f"vae_decode@{crop}", objects),
+        ("text_encode", "text_encode", 1),
+        ("background unet_step", f"unet_step@{background}", background_steps),
+        ("background vae_decode", f"vae_decode@{background}", 1),
+        ("inpaint unet_step", f"unet_step@{crop}", n * objects),
+        ("inpaint vae_encode", f"vae_encode@{crop}", 2 * objects),
+        ("inpaint vae_decode", f"vae_decode@{crop}", objects),
     ]
 
 
-def _shares(gflops: Dict[str, float], rows) -> Tuple[Dict[str, float], float]:
-    cost = {op: gflops[op] * count for _, op, count in rows}
-    total = sum(cost.values())
-    return {op: c / total for op, c in cost.items()}, total
+def _costs(gflops: Dict[str, float], rows) -> Dict[str, float]:
+    return {role: gflops[op] * count for role, op, count in rows}
 
 
-def share_table(gflops: Dict[str, float], reference: Dict[str, float], rows, label: str, reference_label: str = "k=1"):
-    """The comparison dict for any model's component GFLOPs against a reference's, over ``rows``."""
-    share, total = _shares(gflops, rows)
-    ref_share, ref_total = _shares(reference, rows)
-    stage_total = lambda g, stage: sum(g[op] * c for s, op, c in rows if s == stage)  # noqa: E731
+def _stage(role: str) -> str:
+    return "inpaint" if role.startswith("inpaint") else "background"
+
+
+def share_table(gflops: Dict[str, float], reference: Dict[str, float], rows, label: str, reference_label: str = "k=1",
+                reference_rows=None) -> Dict[str, object]:
+    """The comparison dict of a model's component GFLOPs against a reference's: each row's GFLOPs, count,
+    share of the image and the ratio of shares (model / reference). ``reference_rows`` (same roles, e.g.
+    SDXL-Turbo's sides while ``rows`` has a tiny model's own sides) defaults to ``rows``."""
+    reference_rows = reference_rows or rows
+    if [r[0] for r in rows] != [r[0] for r in reference_rows]:
+        raise ValueError("rows and reference_rows must have the same roles in the same order")
+    cost, ref_cost = _costs(gflops, rows), _costs(reference, reference_rows)
+    total, ref_total = sum(cost.values()), sum(ref_cost.values())
+    components = {}
+    for (role, op, count), (_, ref_op, ref_count) in zip(rows, reference_rows):
+        share, ref_share = cost[role] / total, ref_cost[role] / ref_total
+        components[role] = {"op": op, "count": count, "gflops": gflops[op], "share": share,
+                            "reference_op": ref_op, "reference_count": ref_count, "reference_gflops": reference[ref_op],
+                            "reference_share": ref_share, "share_ratio": share / ref_share}
+    stages = {}
+    for stage in ("background", "inpaint"):
+        g = sum(c for role, c in cost.items() if _stage(role) == stage)
+        r = sum(c for role, c in ref_cost.items() if _stage(role) == stage)
+        stages[stage] = {"gflops": g, "share": g / total, "reference_gflops": r, "reference_share": r / ref_total,
+                         "share_ratio": (g / total) / (r / ref_total)}
     return {
         "model": label,
         "reference": reference_label,
-        "recipe": [{"stage": s, "op": op, "count": c} for s, op, c in rows],
-        "components": {
-            op: {"count": c, "gflops": gflops[op], "share": share[op], "reference_gflops": reference[op],
-                 "reference_share": ref_share[op], "share_ratio": share[op] / ref_share[op]}
-            for s, op, c in rows
-        },
-        "stages": {
-            stage: {"gflops": stage_total(gflops, stage), "share": stage_total(gflops, stage) / total,
-                    "reference_gflops": stage_total(reference, stage),
-                    "reference_share": stage_total(reference, stage) / ref_total}
-            for stage in ("background", "inpaint")
-        },
+        "recipe": [{"role": role, "op": op, "count": c} for role, op, c in rows],
+        "reference_recipe": [{"role": role, "op": op, "count": c} for role, op, c in reference_rows],
+        "components": components,
+        "stages": stages,
         "total_gflops": total,
         "reference_total_gflops": ref_total,
         "reference_over_model": ref_total / total,
+        "max_share_ratio_deviation": max(abs(c["share_ratio"] - 1) for c in components.values()),
+        # total variation distance between the two cost splits: the fraction of an image's cost that the
+        # model puts in other components than the reference does (0 = same split, 1 = disjoint)
+        "share_distance": 0.5 * sum(abs(c["share"] - c["reference_share"]) for c in components.values()),
         "per_op_gflops": dict(gflops),
         "reference_per_op_gflops": dict(reference),
     }
@@ -210,7 +226,12 @@ def share_table(gflops: Dict[str, float], reference: Dict[str, float], rows, lab
 def flop_table(k: int, *, background: int = 768, background_steps: int = 2, crop: int = 512, inpaint_steps: int = 4,
                strength: float = 0.75, objects: int = 1) -> Dict[str, object]:
     """Per-component GFLOPs and shares of one image for the width-``k`` proxy and for k=1 (both counted on
-    the meta device), with the ratio of shares (proxy / real): a JSON-ready dict for benchmark outputs."""
+    the meta device), with the ratio of shares (proxy / real): a JSON-ready dict for benchmark outputs.
+
+    Keys: ``components`` (per role: ``op``, ``count``, ``gflops``, ``share``, ``reference_*``,
+    ``share_ratio``), ``stages`` (background / inpaint), ``total_gflops``, ``reference_total_gflops``,
+    ``max_share_ratio_deviation``, ``per_op_gflops`` and ``reference_per_op_gflops`` (every op counted,
+    e.g. ``unet_step@512``), ``recipe``, ``k``, ``counted_on``."""
     rows = recipe(background, background_steps, crop, inpaint_steps, strength, objects)
     sides = tuple(sorted({background, crop}))
     table = share_table(proxy_gflops(k, sides), proxy_gflops(1, sides), rows, f"proxy k={k}")
@@ -220,21 +241,23 @@ def flop_table(k: int, *, background: int = 768, background_steps: int = 2, crop
 
 
 def format_table(table: Dict[str, object]) -> str:
-    name, ref = table["model"], table["reference"]
-    lines = [f"{'component':<18}{'count':>6}{name + ' GFLOP':>18}{'share':>8}{ref + ' GFLOP':>14}{'share':>8}"
-             f"{'share ratio':>13}"]
-    for op, row in table["components"].items():
-        lines.append(f"{op:<18}{row['count']:>6}{row['gflops']:>18,.2f}{row['share']:>8.1%}"
-                     f"{row['reference_gflops']:>14,.1f}{row['reference_share']:>8.1%}{row['share_ratio']:>12.3f}x")
+    ref = table["reference"]
+    lines = [f"{'component':<22}{'op':>15}{'n':>3}{'GFLOP':>16}{'share':>7}{'op':>15}{'GFLOP':>11}"
+             f"{'share':>7}{'share ratio':>12}"]
+    for role, row in table["components"].items():
+        lines.append(f"{role:<22}{row['op']:>15}{row['count']:>3}{row['gflops']:>16,.2f}{row['share']:>7.1%}"
+                     f"{row['reference_op']:>15}{row['reference_gflops']:>11,.1f}{row['reference_share']:>7.1%}"
+                     f"{row['share_ratio']:>11.3f}x")
     for stage, row in table["stages"].items():
-        lines.append(f"{stage + ' (stage)':<24}{row['gflops']:>18,.2f}{row['share']:>8.1%}"
-                     f"{row['reference_gflops']:>14,.1f}{row['reference_share']:>8.1%}"
-                     f"{row['share'] / row['reference_share']:>12.3f}x")
-    lines.append(f"{'image total':<24}{table['total_gflops']:>18,.2f}{'':>8}{table['reference_total_gflops']:>14,.1f}"
-                 f"   ({ref} / {name} = {table['reference_over_model']:.1f}x)")
+        lines.append(f"{stage + ' (stage)':<40}{row['gflops']:>16,.2f}{row['share']:>7.1%}{'':>15}"
+                     f"{row['reference_gflops']:>11,.1f}{row['reference_share']:>7.1%}{row['share_ratio']:>11.3f}x")
+    lines.append(f"{'image total':<40}{table['total_gflops']:>16,.2f}{'':>22}{table['reference_total_gflops']:>11,.1f}"
+                 f"   ({ref} / model = {table['reference_over_model']:.1f}x)")
+    lines.append(f"share distance (half the sum of |share - {ref} share|): {table['share_distance']:.1%}; "
+                 f"largest |share ratio - 1|: {table['max_share_ratio_deviation']:.2f}")
     g, r = table["per_op_gflops"], table["reference_per_op_gflops"]
-    ratios = [f"{op}: {g[op]:,.2f} vs {r[op]:,.1f}" for op in g]
-    lines.append("per op (GFLOP, model vs reference): " + "; ".join(ratios))
+    lines.append("every op, GFLOP (model vs reference): "
+                 + "; ".join(f"{op} {g[op]:,.2f} vs {r[op]:,.1f}" if op in r else f"{op} {g[op]:,.2f}" for op in g))
     return "\n".join(lines)
 
 
@@ -242,26 +265,48 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description="FLOPs per SDXL component: width-k proxy vs k=1 (meta device)")
     ap.add_argument("--k", type=int, nargs="*", default=[4], help="width divisors to compare with k=1")
     ap.add_argument("--tiny", choices=["v1", "v2"], nargs="*", default=[],
-                    help="also compare idg's tiny model(s) (built in memory, counted on the CPU) with k=1")
+                    help="also compare idg's tiny model(s) (their architecture, counted on the meta device) with k=1")
+    ap.add_argument("--tiny-sides", type=int, nargs=2, metavar=("BACKGROUND", "CROP"), default=None,
+                    help="run the tiny models' recipe at these sides (default: SDXL-Turbo's 768 and 512); "
+                         "k=1 keeps SDXL-Turbo's")
     ap.add_argument("--objects", type=int, default=1, help="inpainted objects per image in the recipe")
     ap.add_argument("--json", action="store_true", help="print the tables as JSON instead")
     args = ap.parse_args(argv)
     tables = [flop_table(k, objects=args.objects) for k in args.k]
     rows = recipe(objects=args.objects)
+    tiny_rows = recipe(*args.tiny_sides[:1], crop=args.tiny_sides[1], objects=args.objects) if args.tiny_sides else rows
     for version in args.tiny:
-        mods = _tiny_modules(version)
-        tables.append(share_table(component_gflops(mods), proxy_gflops(1), rows, f"tiny {version}"))
+        sides = sorted(set(args.tiny_sides or (512, 768)))
+        label = f"tiny {version}" + (f" @{args.tiny_sides[0]}/{args.tiny_sides[1]}" if args.tiny_sides else "")
+        tables.append(share_table(component_gflops(_tiny_modules(version), sides), proxy_gflops(1), tiny_rows, label,
+                                  reference_rows=rows))
     if args.json:
         print(json.dumps(tables, indent=2))
         return 0
     for t in tables:
-        print(f"\n== {t['model']} vs {t['reference']} (SDXL-Turbo recipe, objects={args.objects}) ==")
+        sides = lambda rec: "/".join(r["op"].split("@")[1] for r in rec[1:4:2])  # noqa: E731
+        print(f"\n== {t['model']} (left, background/crop {sides(t['recipe'])}) vs {t['reference']} (right, "
+              f"{sides(t['reference_recipe'])}), SDXL-Turbo recipe, objects={args.objects} ==")
         print(format_table(t))
     return 0
 
 
-def _tiny_modules(version: str):
-    """idg's tiny v1 / v2 modules, built into a temp dir and loaded back (random weights, CPU)."""
+def meta_copy(modules) -> Dict[str, object]:
+    """Shape-only copies of a pipeline's ``unet``, ``vae``, ``text_encoder``, ``text_encoder_2``, rebuilt from
+    their configs on the meta device (so a large side costs no compute or memory to count)."""
+    import torch
+
+    get = (lambda n: modules[n]) if isinstance(modules, dict) else (lambda n: getattr(modules, n))
+    out = {}
+    with torch.device("meta"):
+        for name in ("unet", "vae", "text_encoder", "text_encoder_2"):
+            m = get(name)
+            out[name] = type(m).from_config(m.config) if hasattr(m, "from_config") else type(m)(m.config)
+    return out
+
+
+def _tiny_modules(version: str) -> Dict[str, object]:
+    """idg's tiny v1 / v2 architecture (built, saved to a temp dir, loaded back) as meta-device copies."""
     import tempfile
 
     from diffusers import AutoPipelineForText2Image
@@ -273,7 +318,7 @@ def _tiny_modules(version: str):
         from idg.tiny_v2 import build_tiny_sdxl_v2 as build
     with tempfile.TemporaryDirectory() as tmp:
         pipe = AutoPipelineForText2Image.from_pretrained(str(build(Path(tmp) / version)))
-    return pipe
+    return meta_copy(pipe)
 
 
 if __name__ == "__main__":

@@ -198,12 +198,119 @@ def parameter_counts(k: int) -> Dict[str, int]:
     return {name: sum(p.numel() for p in mods[name].parameters()) for name in COMPONENTS}
 
 
+def _timed(fn, repeats: int):
+    import time
+
+    runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t)
+    return runs
+
+
+def tiny_times(models=("v1", "v2"), proxy_ks=(), repeats: int = 5, rounds: int = 3, sides=(128, 256)) -> Dict[str, dict]:
+    """Seconds per image, side by side in one process, for idg's tiny v1/v2 (and optional width-k proxies):
+    text-to-image 2 steps at each of ``sides``, and inpainting 4 steps x 0.75 at the model's native side
+    and at 128 px. Each round runs every case of every model ``repeats`` times after one warm-up call,
+    models interleaved; returns the median over all runs (and all runs) per model and case."""
+    import statistics
+
+    import numpy as np
+    import torch
+    from diffusers import AutoPipelineForInpainting, AutoPipelineForText2Image
+    from PIL import Image
+
+    from idg.tiny import TINY_NATIVE_RESOLUTION, build_tiny_sdxl
+    from idg.tiny_v2 import TINY_V2_NATIVE_RESOLUTION, build_tiny_sdxl_v2
+
+    tmp = Path(tempfile.mkdtemp(prefix="idg-proxy-times-"))
+    try:
+        pipes = {}
+        for name in models:
+            if name == "v1":
+                path, native = build_tiny_sdxl(tmp / name), TINY_NATIVE_RESOLUTION
+            elif name == "v2":
+                path, native = build_tiny_sdxl_v2(tmp / name), TINY_V2_NATIVE_RESOLUTION
+            else:
+                raise ValueError(f"unknown tiny model {name!r}")
+            pipes[name] = (path, native)
+        for k in proxy_ks:
+            build_proxy_pipeline(k, save_to=tmp / f"proxy-k{k}")
+            pipes[f"proxy k={k}"] = (tmp / f"proxy-k{k}", 512)
+        loaded = {}
+        for name, (path, native) in pipes.items():
+            t2i = AutoPipelineForText2Image.from_pretrained(str(path))
+            inp = AutoPipelineForInpainting.from_pipe(t2i)
+            for p in (t2i, inp):
+                p.set_progress_bar_config(disable=True)
+            loaded[name] = (t2i, inp, native)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    def cases(t2i, inp, native):
+        def text(side):
+            return lambda: t2i("a red fox in a forest", num_inference_steps=2, guidance_scale=0.0, height=side,
+                               width=side, generator=torch.Generator().manual_seed(0), output_type="np")
+
+        def paint(side):
+            rng = np.random.default_rng(0)
+            image = Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8))
+            mask = Image.new("L", (side, side), 0)
+            mask.paste(255, (side // 4, side // 4, 3 * side // 4, 3 * side // 4))
+            return lambda: inp("a red fox", image=image, mask_image=mask, strength=0.75, num_inference_steps=4,
+                               guidance_scale=0.0, height=side, width=side,
+                               generator=torch.Generator().manual_seed(0), output_type="np")
+
+        out = {f"text-to-image 2 steps {s}px": text(s) for s in sides}
+        out["inpaint 4x0.75 native"] = paint(native)
+        out["inpaint 4x0.75 128px"] = paint(128)
+        return out
+
+    all_cases = {name: cases(*v) for name, v in loaded.items()}
+    runs = {name: {case: [] for case in c} for name, c in all_cases.items()}
+    with torch.inference_mode():
+        for name, c in all_cases.items():  # warm-up
+            for fn in c.values():
+                fn()
+        for _ in range(rounds):
+            for name, c in all_cases.items():
+                for case, fn in c.items():
+                    runs[name][case] += _timed(fn, repeats)
+    return {name: {"native": loaded[name][2],
+                   "cases": {case: {"median_s": statistics.median(r), "runs_s": r} for case, r in rc.items()}}
+            for name, rc in runs.items()}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--k", type=int, default=4, help="width divisor (1 = full-size SDXL-Turbo architecture)")
     ap.add_argument("--save", default=None, help="save_pretrained the random proxy to this directory")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--times", action="store_true",
+                    help="instead: seconds per image of idg's tiny v1 vs v2 (side by side, interleaved)")
+    ap.add_argument("--times-proxy-k", type=int, nargs="*", default=[],
+                    help="with --times: also time these width-k proxies (inpaint native = 512 px)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads for --times")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
+    if args.times:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        res = tiny_times(proxy_ks=args.times_proxy_k, repeats=args.repeats, rounds=args.rounds)
+        names = list(res)
+        case_names = list(res[names[0]]["cases"])
+        print(f"torch threads={torch.get_num_threads()}, {args.rounds} rounds x {args.repeats} runs per case, "
+              f"median s/image; native: " + ", ".join(f"{n} {res[n]['native']}px" for n in names))
+        print(f"{'case':<28}" + "".join(f"{n:>14}" for n in names) + ("   v1 / v2" if {"v1", "v2"} <= set(names) else ""))
+        for case in case_names:
+            line = f"{case:<28}" + "".join(f"{res[n]['cases'][case]['median_s']:>14.4f}" for n in names)
+            if {"v1", "v2"} <= set(names):
+                line += f"   {res['v1']['cases'][case]['median_s'] / res['v2']['cases'][case]['median_s']:>7.2f}x"
+            print(line)
+        return 0
     full, proxy = parameter_counts(1), parameter_counts(args.k)
     print(f"{'component':<16}{'k=1 params':>16}{f'k={args.k} params':>16}{'ratio':>9}")
     for name in COMPONENTS:
