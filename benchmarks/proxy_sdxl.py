@@ -123,9 +123,14 @@ def proxy_configs(k: int) -> Dict[str, dict]:
     return {"unet": unet, "vae": vae, "text_encoder": te1, "text_encoder_2": te2}
 
 
-def build_proxy_modules(k: int, meta: bool = False, seed: int = 0) -> Dict[str, object]:
+def build_proxy_modules(k: int, meta: bool = False, seed: int = 0,
+                        force_upcast: Optional[bool] = None) -> Dict[str, object]:
     """The proxy's UNet, VAE, text encoders, tokenizers and scheduler, float32 on CPU (random init from
-    ``seed``) or, with ``meta=True``, on the ``meta`` device: shapes only, no weight memory."""
+    ``seed``) or, with ``meta=True``, on the ``meta`` device: shapes only, no weight memory.
+
+    ``force_upcast`` overrides the VAE's published ``true`` (diffusers then runs the VAE in float32 under
+    a float16 pipeline, as it does for SDXL-Turbo; in float32 it changes nothing but diffusers' inpaint
+    pipeline logs a warning per call)."""
     import torch
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
@@ -139,7 +144,8 @@ def build_proxy_modules(k: int, meta: bool = False, seed: int = 0) -> Dict[str, 
     torch.manual_seed(seed)
     with torch.device("meta") if meta else torch.device("cpu"):
         unet = UNet2DConditionModel.from_config(cfg["unet"])
-        vae = AutoencoderKL.from_config(cfg["vae"])
+        vae = AutoencoderKL.from_config(
+            cfg["vae"] if force_upcast is None else {**cfg["vae"], "force_upcast": bool(force_upcast)})
         te1 = CLIPTextModel(CLIPTextConfig(**{**cfg["text_encoder"], **ids}))
         te2 = CLIPTextModelWithProjection(CLIPTextConfig(**{**cfg["text_encoder_2"], **ids}))
     # The Euler scheduler idg's tiny models use (trailing spacing, SDXL's betas). SDXL-Turbo publishes an
@@ -171,23 +177,24 @@ def save_atomically(pipe, path: str | os.PathLike) -> Path:
 
 
 def build_proxy_pipeline(k: int, device: str = "cpu", dtype=None, meta: bool = False, *, seed: int = 0,
-                         save_to: Optional[str | os.PathLike] = None):
+                         save_to: Optional[str | os.PathLike] = None, force_upcast: Optional[bool] = None):
     """A ``StableDiffusionXLPipeline`` with the proxy's random modules at 1/``k`` width.
 
     ``meta=True`` builds it on the ``meta`` device (for FLOP counting; ``device``/``dtype`` are then
     ignored and it cannot be saved). ``save_to`` writes it with ``save_pretrained`` (atomically) so that
     ``AutoPipelineForText2Image.from_pretrained(save_to)`` loads it like a real model; the returned
-    pipeline is the in-memory one, moved to ``device``/``dtype`` (default float32).
+    pipeline is the in-memory one, moved to ``device``/``dtype`` (default float32). ``force_upcast``: see
+    :func:`build_proxy_modules`.
     """
     import torch
     from diffusers import StableDiffusionXLPipeline
 
     if meta and save_to is not None:
         raise ValueError("a meta-device proxy has no weights to save; build it with meta=False to save it")
-    pipe = StableDiffusionXLPipeline(**build_proxy_modules(k, meta=meta, seed=seed))
+    pipe = StableDiffusionXLPipeline(**build_proxy_modules(k, meta=meta, seed=seed, force_upcast=force_upcast))
     if save_to is not None:
         save_atomically(pipe, save_to)
-    if not meta:
+    if not meta and (str(device) != "cpu" or (dtype or torch.float32) != torch.float32):  # built as cpu float32
         pipe.to(device, dtype or torch.float32)
     return pipe
 
@@ -236,7 +243,8 @@ def tiny_times(models=("v1", "v2"), proxy_ks=(), repeats: int = 5, rounds: int =
                 raise ValueError(f"unknown tiny model {name!r}")
             pipes[name] = (path, native)
         for k in proxy_ks:
-            build_proxy_pipeline(k, save_to=tmp / f"proxy-k{k}")
+            # float32 on CPU: force_upcast would change nothing but print a warning per inpaint call
+            build_proxy_pipeline(k, save_to=tmp / f"proxy-k{k}", force_upcast=False)
             pipes[f"proxy k={k}"] = (tmp / f"proxy-k{k}", 512)
         loaded = {}
         for name, (path, native) in pipes.items():
@@ -304,9 +312,11 @@ def main(argv=None) -> int:
         case_names = list(res[names[0]]["cases"])
         print(f"torch threads={torch.get_num_threads()}, {args.rounds} rounds x {args.repeats} runs per case, "
               f"median s/image; native: " + ", ".join(f"{n} {res[n]['native']}px" for n in names))
-        print(f"{'case':<28}" + "".join(f"{n:>14}" for n in names) + ("   v1 / v2" if {"v1", "v2"} <= set(names) else ""))
+        print(f"{'case':<28}" + "".join(f"{n + ' median (min)':>24}" for n in names)
+              + ("   v1 / v2" if {"v1", "v2"} <= set(names) else ""))
         for case in case_names:
-            line = f"{case:<28}" + "".join(f"{res[n]['cases'][case]['median_s']:>14.4f}" for n in names)
+            line = f"{case:<28}" + "".join(
+                f"{res[n]['cases'][case]['median_s']:>15.4f} ({min(res[n]['cases'][case]['runs_s']):.4f})" for n in names)
             if {"v1", "v2"} <= set(names):
                 line += f"   {res['v1']['cases'][case]['median_s'] / res['v2']['cases'][case]['median_s']:>7.2f}x"
             print(line)
