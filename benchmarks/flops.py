@@ -3,6 +3,7 @@
     python benchmarks/flops.py --k 4            # k=4 proxy vs full-size SDXL-Turbo architecture (k=1)
     python benchmarks/flops.py --k 4 16 --json  # several k; --json prints flop_table(k) dicts
     python benchmarks/flops.py --k --tiny v1 v2 # idg's tiny models vs k=1, same recipe
+    python benchmarks/flops.py --k 4 --cpu-check  # CPU counts with real weights, with/without fused attention
 
 Counted with ``torch.utils.flop_counter.FlopCounterMode`` (a multiply-add is 2 FLOPs; only matmuls,
 convolutions and attention are counted: norms, activations and element-wise ops are not). The full-size
@@ -50,6 +51,10 @@ def _sdpa_cpu_flop(query_shape, key_shape, value_shape, *args, out_shape=None, *
     return sdpa_flop_count(query_shape, key_shape, value_shape)
 
 
+# Set by cpu_check() only, to show what a plain FlopCounterMode reports on the CPU.
+_PLAIN = False
+
+
 def flop_counter():
     """A ``FlopCounterMode`` that also counts the CPU fused attention kernel (absent from PyTorch's table)."""
     import torch
@@ -57,9 +62,29 @@ def flop_counter():
 
     mapping = {}
     op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-    if op is not None:
+    if op is not None and not _PLAIN:
         mapping[op] = _sdpa_cpu_flop
     return FlopCounterMode(display=False, custom_mapping=mapping)
+
+
+def cpu_check(k: int, sides=(512, 768)) -> Dict[str, Dict[str, float]]:
+    """UNet step and VAE decode GFLOPs of the width-``k`` proxy with real (random) weights on the CPU,
+    counted by a plain ``FlopCounterMode`` (``plain``: misses the fused CPU attention) and by
+    :func:`flop_counter` (``counted``), next to the meta-device count (``meta``)."""
+    global _PLAIN
+
+    mods = build_proxy_modules(k)
+    out = {"meta": {op: g for op, g in proxy_gflops(k, sides).items() if op.startswith(("unet_step", "vae_decode"))}}
+    for label, plain in (("plain", True), ("counted", False)):
+        _PLAIN = plain
+        try:
+            out[label] = {}
+            for side in sides:
+                out[label][f"unet_step@{side}"] = unet_step_flops(mods["unet"], side) / 1e9
+                out[label][f"vae_decode@{side}"] = vae_decode_flops(mods["vae"], side) / 1e9
+        finally:
+            _PLAIN = False
+    return out
 
 
 def count_flops(fn, *args, **kwargs) -> int:
@@ -271,7 +296,17 @@ def main(argv: Optional[List[str]] = None) -> int:
                          "k=1 keeps SDXL-Turbo's")
     ap.add_argument("--objects", type=int, default=1, help="inpainted objects per image in the recipe")
     ap.add_argument("--json", action="store_true", help="print the tables as JSON instead")
+    ap.add_argument("--cpu-check", action="store_true",
+                    help="instead: count each --k proxy on the CPU with real weights, with and without the fused "
+                         "CPU attention formula, next to its meta count (UNet step, VAE decode)")
     args = ap.parse_args(argv)
+    if args.cpu_check:
+        for k in args.k:
+            res = cpu_check(k)
+            print(f"k={k} GFLOP: " + "; ".join(
+                f"{op} plain CPU {res['plain'][op]:,.1f} / counted CPU {res['counted'][op]:,.1f} / meta {res['meta'][op]:,.1f}"
+                for op in res["meta"]))
+        return 0
     tables = [flop_table(k, objects=args.objects) for k in args.k]
     rows = recipe(objects=args.objects)
     tiny_rows = recipe(*args.tiny_sides[:1], crop=args.tiny_sides[1], objects=args.objects) if args.tiny_sides else rows

@@ -6,9 +6,9 @@ SDXL. v2 keeps SDXL's layout and only shrinks widths and transformer depths:
 
 * VAE: SDXL's VAE at 1/32 width: its 4 blocks (factor 8) and 2 resnets per block, widths
   128/256/512/512 / 32 = 4/8/16/16 with 32/32 = 1 GroupNorm group (SDXL's channels per group). It is
-  narrower than the UNet's 1/20 because this UNet's transformers are shallow: at 1/16 width (8/16/32/32)
-  the VAE took 1.5-1.9x SDXL's share of an image's FLOPs, at 1/32 it takes 0.6-1.2x
-  (``benchmarks/flops.py --tiny v2``, PROXY_NOTES.md).
+  narrower than the UNet's 1/20 because this UNet's transformers are shallow: at 1/16 width (8/16/32/32,
+  1 resnet per block) the VAE ops took 1.1-1.5x their share of an SDXL-Turbo image's FLOPs, at 1/32
+  0.7-1.0x (background/crop sides 768/512 and 192/128; ``benchmarks/flops.py --tiny v2``, PROXY_NOTES.md).
 * UNet: SDXL's three levels (``DownBlock2D``, ``CrossAttnDownBlock2D`` x 2 and mirrored up blocks),
   ``layers_per_block=2``, widths 16/32/64 (SDXL 320/640/1280 / 20), heads 1/2/4 (SDXL's 5/10/20 are in the
   same 1:2:4 ratio, so every level keeps one head width, 16 here, 64 in SDXL), text-time conditioning.
