@@ -341,16 +341,16 @@ def meta_copy(modules) -> Dict[str, object]:
 
 
 def _tiny_modules(version: str) -> Dict[str, object]:
-    """idg's tiny v1 / v2 architecture (built, saved to a temp dir, loaded back) as meta-device copies."""
+    """idg's tiny model (v2) or its predecessor (v1, ``benchmarks/tiny_v1.py``) (built, saved to a temp dir, loaded back) as meta-device copies."""
     import tempfile
 
     from diffusers import AutoPipelineForText2Image
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     if version == "v1":
-        from idg.tiny import build_tiny_sdxl as build
+        from tiny_v1 import build_tiny_v1 as build
     else:
-        from idg.tiny_v2 import build_tiny_sdxl_v2 as build
+        from idg.models.tiny import build_tiny_sdxl as build
     with tempfile.TemporaryDirectory() as tmp:
         pipe = AutoPipelineForText2Image.from_pretrained(str(build(Path(tmp) / version)))
     return meta_copy(pipe)

@@ -23,7 +23,7 @@ Scaling rules (each checked, a ``k`` that breaks one raises ``ValueError``):
   UNet's first level); where ``k`` does not divide 32 the groups fall back to a common divisor.
 * CLIP hidden, intermediate and projection sizes are divided by ``k``.
 
-The tokenizers are :func:`idg.tiny._tokenizer`'s offline byte-level vocabulary (514 entries instead of
+The tokenizers are :func:`idg.models.tiny._tokenizer`'s offline byte-level vocabulary (514 entries instead of
 CLIP's 49,408): an embedding lookup is not a FLOP, so only the parameter count (and file size) differs.
 """
 
@@ -45,8 +45,9 @@ COMPONENTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 _CLIP_META = ("architectures", "model_type")
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # run as a script: make `idg` importable from the checkout
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, Path(__file__).resolve().parent):  # run as a script: `idg` and `tiny_v1` importable
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 
 def published_configs() -> Dict[str, dict]:
@@ -135,7 +136,7 @@ def build_proxy_modules(k: int, meta: bool = False, seed: int = 0,
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from idg.tiny import _tokenizer
+    from idg.models.tiny import _tokenizer
 
     cfg = proxy_configs(k)
     tokenizer, vocab = _tokenizer()
@@ -160,7 +161,7 @@ def build_proxy_modules(k: int, meta: bool = False, seed: int = 0,
 
 
 def save_atomically(pipe, path: str | os.PathLike) -> Path:
-    """``pipe.save_pretrained(path)`` (safetensors) via a temp dir and a rename, like ``idg.tiny``."""
+    """``pipe.save_pretrained(path)`` (safetensors) via a temp dir and a rename, like ``idg.models.tiny``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -228,17 +229,18 @@ def tiny_times(models=("v1", "v2"), proxy_ks=(), repeats: int = 5, rounds: int =
     from diffusers import AutoPipelineForInpainting, AutoPipelineForText2Image
     from PIL import Image
 
-    from idg.tiny import TINY_NATIVE_RESOLUTION, build_tiny_sdxl
-    from idg.tiny_v2 import TINY_V2_NATIVE_RESOLUTION, build_tiny_sdxl_v2
+    from tiny_v1 import TINY_V1_NATIVE_RESOLUTION, build_tiny_v1
+
+    from idg.models.tiny import TINY_NATIVE_RESOLUTION, build_tiny_sdxl
 
     tmp = Path(tempfile.mkdtemp(prefix="idg-proxy-times-"))
     try:
         pipes = {}
         for name in models:
             if name == "v1":
-                path, native = build_tiny_sdxl(tmp / name), TINY_NATIVE_RESOLUTION
+                path, native = build_tiny_v1(tmp / name), TINY_V1_NATIVE_RESOLUTION
             elif name == "v2":
-                path, native = build_tiny_sdxl_v2(tmp / name), TINY_V2_NATIVE_RESOLUTION
+                path, native = build_tiny_sdxl(tmp / name), TINY_NATIVE_RESOLUTION
             else:
                 raise ValueError(f"unknown tiny model {name!r}")
             pipes[name] = (path, native)

@@ -1,4 +1,4 @@
-"""Tiny SDXL v2 (idg.tiny_v2), the width-k SDXL-Turbo proxy (benchmarks/proxy_sdxl.py) and its FLOP counts
+"""The tiny SDXL (idg.models.tiny, v2), the width-k SDXL-Turbo proxy (benchmarks/proxy_sdxl.py) and its FLOP counts
 (benchmarks/flops.py). Fast: the full-size model is only ever built on the meta device."""
 
 from __future__ import annotations
@@ -21,41 +21,41 @@ PUBLISHED_K1 = {"unet_step@512": 1589, "unet_step@768": 3641, "vae_decode@512": 
 
 
 @pytest.fixture(scope="module")
-def tiny_v2(tmp_path_factory):
-    from idg.tiny_v2 import build_tiny_sdxl_v2
+def tiny_sdxl(tmp_path_factory):
+    from idg.models.tiny import build_tiny_sdxl
 
-    return build_tiny_sdxl_v2(tmp_path_factory.mktemp("tiny-v2") / "tiny-sdxl-v2")
+    return build_tiny_sdxl(tmp_path_factory.mktemp("tiny-sdxl") / "tiny-sdxl-v2")
 
 
 @pytest.fixture(scope="module")
-def tiny_v2_pipes(tiny_v2):
+def tiny_sdxl_pipes(tiny_sdxl):
     from diffusers import AutoPipelineForInpainting, AutoPipelineForText2Image
 
-    t2i = AutoPipelineForText2Image.from_pretrained(str(tiny_v2))
+    t2i = AutoPipelineForText2Image.from_pretrained(str(tiny_sdxl))
     inpaint = AutoPipelineForInpainting.from_pipe(t2i)
     for p in (t2i, inpaint):
         p.set_progress_bar_config(disable=True)
     return t2i, inpaint
 
 
-# ------------------------------------------------------------------------------------ tiny v2
+# ------------------------------------------------------------------------------------ tiny model (v2)
 
 
-def test_tiny_v2_saves_and_loads_with_sdxl_structure(tiny_v2, tiny_v2_pipes):
+def test_tiny_saves_and_loads_with_sdxl_structure(tiny_sdxl, tiny_sdxl_pipes):
     from diffusers import StableDiffusionXLInpaintPipeline, StableDiffusionXLPipeline
     from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
-    from idg.tiny_v2 import TINY_V2_NATIVE_RESOLUTION, TINY_V2_VERSION, ensure_tiny_sdxl_v2
+    from idg.models.tiny import TINY_NATIVE_RESOLUTION, TINY_VERSION, ensure_tiny_sdxl
 
-    assert TINY_V2_VERSION == "v2"
-    assert (tiny_v2 / "model_index.json").is_file()
-    assert list(tiny_v2.rglob("*.safetensors")) and not list(tiny_v2.rglob("*.bin"))
-    assert not [p for p in tiny_v2.parent.iterdir() if p.name.startswith(".")], "temp dir left behind"
-    size = sum(f.stat().st_size for f in tiny_v2.rglob("*") if f.is_file())
+    assert TINY_VERSION == "v2"
+    assert (tiny_sdxl / "model_index.json").is_file()
+    assert list(tiny_sdxl.rglob("*.safetensors")) and not list(tiny_sdxl.rglob("*.bin"))
+    assert not [p for p in tiny_sdxl.parent.iterdir() if p.name.startswith(".")], "temp dir left behind"
+    size = sum(f.stat().st_size for f in tiny_sdxl.rglob("*") if f.is_file())
     assert size < 10e6, size
-    assert ensure_tiny_sdxl_v2(tiny_v2) == tiny_v2  # complete: not rebuilt
+    assert ensure_tiny_sdxl(tiny_sdxl) == tiny_sdxl  # complete: not rebuilt
 
-    t2i, inpaint = tiny_v2_pipes
+    t2i, inpaint = tiny_sdxl_pipes
     assert isinstance(t2i, StableDiffusionXLPipeline) and isinstance(inpaint, StableDiffusionXLInpaintPipeline)
     assert inpaint.unet is t2i.unet  # from_pipe shares the modules
     vae, unet = t2i.vae.config, t2i.unet.config
@@ -72,14 +72,14 @@ def test_tiny_v2_saves_and_loads_with_sdxl_structure(tiny_v2, tiny_v2_pipes):
     te1, te2 = t2i.text_encoder.config, t2i.text_encoder_2.config
     assert unet.projection_class_embeddings_input_dim == 6 * unet.addition_time_embed_dim + te2.projection_dim
     assert unet.cross_attention_dim == te1.hidden_size + te2.hidden_size
-    assert TINY_V2_NATIVE_RESOLUTION == unet.sample_size * 8 == 128
+    assert TINY_NATIVE_RESOLUTION == unet.sample_size * 8 == 128
 
 
 @pytest.mark.parametrize("side", [64, 128])
-def test_tiny_v2_text_to_image(tiny_v2_pipes, side):
+def test_tiny_text_to_image(tiny_sdxl_pipes, side):
     import torch
 
-    t2i, _ = tiny_v2_pipes
+    t2i, _ = tiny_sdxl_pipes
     with torch.inference_mode():
         out = t2i("a red fox", num_inference_steps=2, guidance_scale=0.0, height=side, width=side,
                   generator=torch.Generator().manual_seed(0), output_type="np").images
@@ -97,14 +97,14 @@ def _counting(module, method: str, counts: dict, key: str):
     return original
 
 
-def test_tiny_v2_inpaint_at_native_size_runs_the_recipe_flops_assume(tiny_v2_pipes):
+def test_tiny_inpaint_at_native_size_runs_the_recipe_flops_assume(tiny_sdxl_pipes):
     """4 steps x 0.75 = 3 UNet calls, 2 VAE encodes (image and masked image), 1 decode: as flops.recipe."""
     import torch
     from PIL import Image
 
-    from idg.tiny_v2 import TINY_V2_NATIVE_RESOLUTION as n
+    from idg.models.tiny import TINY_NATIVE_RESOLUTION as n
 
-    _, inpaint = tiny_v2_pipes
+    _, inpaint = tiny_sdxl_pipes
     image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (n, n, 3), dtype=np.uint8))
     mask = Image.new("L", (n, n), 0)
     mask.paste(255, (n // 4, n // 4, 3 * n // 4, 3 * n // 4))
@@ -126,12 +126,12 @@ def test_tiny_v2_inpaint_at_native_size_runs_the_recipe_flops_assume(tiny_v2_pip
                       "decode": rows["inpaint vae_decode"]} == {"unet": 3, "encode": 2, "decode": 1}
 
 
-def test_pipeline_flops_are_the_sum_of_component_flops(tiny_v2_pipes):
+def test_pipeline_flops_are_the_sum_of_component_flops(tiny_sdxl_pipes):
     """A whole text-to-image call counted at once = text encoding + 2 UNet steps + 1 decode, counted apart;
     and CPU counts (real weights) equal meta-device counts."""
     import torch
 
-    t2i, _ = tiny_v2_pipes
+    t2i, _ = tiny_sdxl_pipes
     with torch.inference_mode(), flops.flop_counter() as counter:
         t2i("a red fox", num_inference_steps=2, guidance_scale=0.0, height=128, width=128, output_type="np")
     cpu = flops.component_gflops(t2i, sides=(128,))

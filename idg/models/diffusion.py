@@ -2,7 +2,7 @@
 
 Text-to-image comes from ``AutoPipelineForText2Image.from_pretrained``; inpainting reuses its modules through
 ``AutoPipelineForInpainting.from_pipe`` (no second copy in memory). ``model=tiny`` goes through exactly the
-same path, from a directory that :mod:`idg.tiny` writes once.
+same path, from a directory that :mod:`idg.models.tiny` writes once.
 """
 
 from __future__ import annotations
