@@ -335,3 +335,13 @@ def test_sd15_with_its_inpainting_model_through_the_entrypoint(tmp_path, zoo):
     assert all(r["background"]["scheduler"] == "EulerAncestralDiscreteScheduler" for r in records)
     config_yaml = (run_dir / "config.yaml").read_text()
     assert "scheduler: EulerAncestralDiscreteScheduler" in config_yaml and "name: tiny_sd15_inpainting" in config_yaml
+
+
+@pytest.mark.slow
+def test_flux_images_do_not_depend_on_the_batch_size(tmp_path):
+    runs = [generate(small("model=tiny_flux", "inpaint_model=tiny_flux_fill", "model.resolution=64",
+                           "model.native_resolution=32", "inpaint_model.native_resolution=32",
+                           f"generate.batch_size={bs}"), tmp_path / f"b{bs}") for bs in (1, 2)]
+    files = [{p.relative_to(r.layout.root).as_posix(): p.read_bytes() for p in sorted(r.layout.root.rglob("*"))
+              if p.is_file() and p.name != "generation.json"} for r in runs]
+    assert files[0] == files[1]

@@ -73,14 +73,14 @@ def check_model_available(cfg: NodeConfig, offline: bool) -> None:
             )
 
 
-def read_config(cfg: NodeConfig, filename: str, offline: bool) -> Optional[dict]:
+def read_config(cfg: NodeConfig, filename: str, local_only: bool) -> Optional[dict]:
     """One JSON file of the checkpoint (``model_index.json``, ``unet/config.json``...), or None if it has none
-    or it cannot be had without loading weights."""
+    or it cannot be had without loading weights. ``local_only``: from a local dir or the HF cache only."""
     pretrained = os.path.expanduser(cfg.pretrained)
     try:
         if is_local_path(cfg.pretrained):
             path = Path(pretrained) / filename
-        elif local_files_only(cfg.pretrained, cfg.local_files_only, offline):
+        elif local_only:
             from huggingface_hub import try_to_load_from_cache
 
             found = try_to_load_from_cache(cfg.pretrained, filename, revision=cfg.revision)
@@ -121,7 +121,9 @@ def describe(cfg: NodeConfig, offline: bool) -> Checkpoint:
     built yet, its preset); raises ConfigError where they contradict the node's declaration."""
     node = node_name(cfg)
     declared_family, declared_inpainting = _declared(cfg)
-    index = read_config(cfg, "model_index.json", offline)
+    # One decision (and at most one Hub probe) for all the configs read below.
+    local_only = local_files_only(cfg.pretrained, cfg.local_files_only, offline)
+    index = read_config(cfg, "model_index.json", local_only)
     if index is None:
         if cfg.build_tiny:
             if declared_family is None:
@@ -142,7 +144,7 @@ def describe(cfg: NodeConfig, offline: bool) -> Checkpoint:
     if declared_family is not None and declared_family != family.name:
         raise ConfigError(f"{node}.family={declared_family} but {node}.pretrained={cfg.pretrained} holds a {class_name} "
                           f"({family.name}); set {node}.family={family.name} or null")
-    denoiser = read_config(cfg, f"{family.denoiser}/config.json", offline)
+    denoiser = read_config(cfg, f"{family.denoiser}/config.json", local_only)
     inpainting = class_name == family.fill_pipeline or _takes_mask(denoiser)
     if declared_inpainting is not None and bool(declared_inpainting) != inpainting:
         channels = (denoiser or {}).get("in_channels")
@@ -150,7 +152,7 @@ def describe(cfg: NodeConfig, offline: bool) -> Checkpoint:
                           f"{'a dedicated inpainting' if inpainting else 'a text-to-image'} checkpoint ({class_name}, "
                           f"{family.denoiser} in_channels={channels}); set {node}.inpainting={str(inpainting).lower()} or null")
     scheduler = (index.get("scheduler") or [None, None])[1] \
-        or (read_config(cfg, "scheduler/scheduler_config.json", offline) or {}).get("_class_name")
+        or (read_config(cfg, "scheduler/scheduler_config.json", local_only) or {}).get("_class_name")
     kind = TINY_KINDS.get((family.name, inpainting)) if cfg.build_tiny else None
     return Checkpoint(node, family, inpainting, class_name, scheduler, denoiser, kind)
 

@@ -9,7 +9,7 @@ Any ``pretrained`` loads a separate pipeline of its own.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
 from idg.core.config.fields import help_field
@@ -167,14 +167,4 @@ def resolve_inpaint_model(model: ModelConfig, im: InpaintModelConfig) -> None:
             setattr(im, key, getattr(model, key))
     if im.dtype not in DTYPES:
         raise ConfigError(f"inpaint_model.dtype={im.dtype!r} must be auto, float32, float16 or bfloat16")
-
-
-def node_fields(cfg: Any) -> Dict[str, Any]:
-    """The node's fields as plain values (LoRAs as dicts): for fingerprints and manifests."""
-    out = {}
-    for f in fields(cfg):
-        value = getattr(cfg, f.name)
-        out[f.name] = [{"path": lo.path, "scale": lo.scale} for lo in value] if f.name == "loras" else value
-    return out
-
 
