@@ -198,9 +198,13 @@ def test_cpu_offload_and_slow_bf16_are_warned(monkeypatch, caplog):
     monkeypatch.setattr(diffusion, "cpu_has_fast_bf16", lambda: False)
     import torch
 
-    diffusion._warn_settings(cfg.model, "cpu", torch.bfloat16)
+    warned: set = set()
+    diffusion._warn_settings(cfg.model, "cpu", torch.bfloat16, warned)
     assert "model.cpu_offload=true has no effect on cpu" in caplog.text
     assert "model.dtype=bfloat16 on a CPU without native bf16" in caplog.text
+    caplog.clear()
+    diffusion._warn_settings(cfg.inpaint_model, "cpu", torch.bfloat16, warned)  # it inherits both: said once
+    assert not caplog.records
 
 
 # ------------------------------------------------------------------------------------ keys and fingerprints

@@ -122,14 +122,18 @@ def _pipeline_class(ckpt: Checkpoint, objects: bool):
     return diffusers.AutoPipelineForInpainting
 
 
-def _warn_settings(cfg: NodeConfig, device: str, dtype) -> None:
+def _warn_settings(cfg: NodeConfig, device: str, dtype, warned: set) -> None:
+    """Settings that cannot do what they ask on this device, warned once per run (``warned`` holds what was
+    said: an inpaint_model inheriting the same setting is not warned again)."""
     import torch
 
     node = node_name(cfg)
-    if cfg.cpu_offload and not device.startswith("cuda"):
+    if cfg.cpu_offload and not device.startswith("cuda") and "cpu_offload" not in warned:
+        warned.add("cpu_offload")
         log.warning("%s.cpu_offload=true has no effect on %s (it moves modules between a CUDA GPU and the CPU); "
                     "ignored", node, device)
-    if dtype == torch.bfloat16 and device == "cpu" and not cpu_has_fast_bf16():
+    if dtype == torch.bfloat16 and device == "cpu" and "bf16" not in warned and not cpu_has_fast_bf16():
+        warned.add("bf16")
         log.warning("%s.dtype=bfloat16 on a CPU without native bf16 (no AVX512-BF16/AMX): it is emulated and much "
                     "slower than float32; consider %s.dtype=float32", node, node)
 
@@ -155,7 +159,7 @@ def _prepare(pipe, cfg: NodeConfig, ckpt: Checkpoint, device: str, invariant: bo
     pipe.set_progress_bar_config(disable=not progress, leave=False)
 
 
-def _load(cfg: NodeConfig, offline: bool, invariant: bool, progress: bool, objects: bool):
+def _load(cfg: NodeConfig, offline: bool, invariant: bool, progress: bool, objects: bool, warned: set):
     """Load one node's own pipeline; returns (pipe, checkpoint, device, dtype)."""
     import torch
 
@@ -168,7 +172,7 @@ def _load(cfg: NodeConfig, offline: bool, invariant: bool, progress: bool, objec
         ckpt = describe(cfg, offline)
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
-    _warn_settings(cfg, device, dtype)
+    _warn_settings(cfg, device, dtype, warned)
     kwargs = {"torch_dtype": dtype, "revision": cfg.revision,
               "local_files_only": local_files_only(cfg.pretrained, cfg.local_files_only, offline)}
     if cfg.variant and dtype == torch.float16 and not is_local_path(cfg.pretrained):
@@ -188,7 +192,8 @@ def load_pipelines(cfg: ModelConfig, inpaint_cfg: Optional[InpaintModelConfig] =
     background model's modules with its scheduler)."""
     device = resolve_device(cfg.device)
     invariant = batch_invariant == "true" or (batch_invariant == "auto" and not device.startswith("cuda"))
-    t2i, ckpt, device, dtype = _load(cfg, offline, invariant, progress, objects=False)
+    warned: set = set()
+    t2i, ckpt, device, dtype = _load(cfg, offline, invariant, progress, objects=False, warned=warned)
     encoder = PromptEncoder(ckpt.family, t2i, device, cfg.max_sequence_length)
     background = DiffusionModel(t2i, ckpt.family, encoder, model_identity(cfg, dtype))
     log.info("loaded %s (%s, %s) as %s%s", cfg.pretrained, device, str(dtype).replace("torch.", ""),
@@ -212,7 +217,7 @@ def load_pipelines(cfg: ModelConfig, inpaint_cfg: Optional[InpaintModelConfig] =
                 _with(cfg, inpaint_cfg), dtype)
             log.info("objects: %s sharing the background model's modules", type(pipe).__name__)
             return DiffusionModel(pipe, ckpt.family, encoder, identity)
-        pipe, own, own_device, own_dtype = _load(inpaint_cfg, offline, invariant, progress, objects=True)
+        pipe, own, own_device, own_dtype = _load(inpaint_cfg, offline, invariant, progress, objects=True, warned=warned)
         log.info("objects: loaded %s (%s, %s) as %s", inpaint_cfg.pretrained, own_device,
                  str(own_dtype).replace("torch.", ""), type(pipe).__name__)
         return DiffusionModel(pipe, own.family, PromptEncoder(own.family, pipe, own_device, inpaint_cfg.max_sequence_length),
