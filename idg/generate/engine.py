@@ -34,6 +34,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from idg.core import interrupt
 from idg.core.atomic import append_line, atomic_save_image, atomic_write_text, read_jsonl
 from idg.core.box import Box
 from idg.core.config import IdgConfig
@@ -244,6 +245,7 @@ class Engine:
         start = time.perf_counter()
         with tqdm(total=len(todo), desc="generate", unit="img", disable=(None if progress else True), dynamic_ncols=True) as bar:
             for members in batches.values():
+                interrupt.raise_if_requested()  # a Ctrl-C/SIGTERM whose exception was lost ends the run here
                 backgrounds = self.source.backgrounds(members)
                 images = {i: backgrounds[i].image for i in members}
                 planned = {i: plan_boxes(self.cfg, i) for i in members}

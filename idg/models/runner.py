@@ -5,7 +5,10 @@ or a pipeline of its own, loaded on first use so a copy-paste run never loads it
 :class:`DiffusionModel`: a loaded diffusers pipeline driven the way its family wants (prompt embeddings from
 the family's :class:`~idg.models.families.PromptEncoder`, cached per prompt; one CPU generator per item, so an
 image's noise depends on its seed alone). Calls take lists (one entry per image) and return float images in
-[0, 1]; any extra keyword (e.g. ``callback_on_step_end``) goes to the pipeline call as it is.
+[0, 1]; any extra keyword goes to the pipeline call as it is.
+
+Every call stops at the end of a denoising step when Ctrl-C or SIGTERM has been recorded
+(:func:`idg.core.interrupt.stop_at_step_end` as ``callback_on_step_end``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from idg.core.interrupt import stop_at_step_end
 from idg.models.families import Family, PromptEncoder
 
 
@@ -39,6 +43,7 @@ class DiffusionModel:
                  **kwargs) -> np.ndarray:
         import torch
 
+        kwargs.setdefault("callback_on_step_end", stop_at_step_end)
         with torch.inference_mode():
             return self.pipe(
                 **self.encoder.batch(list(prompts), negative_prompt, guidance),
