@@ -1,5 +1,5 @@
 """Ctrl-C and SIGTERM end a run within seconds, also in the middle of a long pipeline call, and the run dir
-resumes."""
+resumes; an inpainting call skips the masked-image VAE encode its 4-channel UNet never reads, bit for bit."""
 
 from __future__ import annotations
 
@@ -56,6 +56,41 @@ def test_a_recorded_stop_ends_inpainting_after_one_denoising_step(tiny_pipes, un
     out = tiny_pipes.inpaint(["fire"], [1], images=images[:1], masks=masks[:1], negative_prompt=None, strength=1.0,
                              steps=2, guidance=0.0, size=64)
     assert out.shape == (1, 64, 64, 3)  # cleared: calls run to the end again
+
+
+def test_skipping_the_unused_masked_image_encode_changes_no_bit(tiny_pipes):
+    """With an ancestral scheduler (SDXL-Turbo's), whose every step draws noise from the generators, the
+    skipped encode's draws must still be taken: the output is compared with diffusers' own path (which
+    encodes the masked image) and with a skip that does not take them (which must differ)."""
+    import torch
+    from diffusers import EulerAncestralDiscreteScheduler
+
+    model = tiny_pipes.objects
+    pipe = model.pipe
+    assert pipe.unet.config.in_channels == 4
+    encodes = []
+    original_encode, original_scheduler = pipe.vae.encode, pipe.scheduler
+
+    def counted(*args, **kwargs):
+        encodes.append(1)
+        return original_encode(*args, **kwargs)
+
+    images, masks = _crops(2)
+    common = dict(images=images, masks=masks, negative_prompt=None, strength=0.75, steps=4, guidance=0.0, size=64)
+    pipe.vae.encode = counted
+    pipe.scheduler = EulerAncestralDiscreteScheduler.from_config(original_scheduler.config)
+    try:
+        skipped = tiny_pipes.inpaint(["fire", "smoke"], [3, 4], **common)
+        n_skipped, encodes[:] = len(encodes), []
+        diffusers_path = tiny_pipes.inpaint(["fire", "smoke"], [3, 4], masked_image_latents=None, **common)
+        n_diffusers = len(encodes)
+        zeros = torch.zeros(2, 4, 8, 8)
+        undrawn = tiny_pipes.inpaint(["fire", "smoke"], [3, 4], masked_image_latents=zeros, **common)
+    finally:
+        pipe.vae.encode, pipe.scheduler = original_encode, original_scheduler
+    assert (n_skipped, n_diffusers) == (2, 4)  # one encode per item instead of two
+    assert np.array_equal(skipped, diffusers_path)
+    assert not np.array_equal(undrawn, diffusers_path), "the test cannot tell whether the draws are taken"
 
 
 @pytest.mark.slow
