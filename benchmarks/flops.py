@@ -185,16 +185,20 @@ def inpaint_unet_steps(steps: int, strength: float) -> int:
 
 
 def recipe(background: int = 768, background_steps: int = 2, crop: int = 512, inpaint_steps: int = 4,
-           strength: float = 0.75, objects: int = 1) -> List[Tuple[str, str, int]]:
-    """``(role, component op, count)`` rows of one image: a background and ``objects`` inpaints. The role
-    names the row whatever its side (so a background and a crop of the same side stay apart)."""
+           strength: float = 0.75, objects: float = 1, masked_image_encode: bool = True,
+           text_encodes: float = 1) -> List[Tuple[str, str, float]]:
+    """``(role, component op, count)`` rows of one image: a background and ``objects`` inpaints (a mean may
+    be fractional). The role names the row whatever its side (so a background and a crop of the same side
+    stay apart). ``masked_image_encode``: diffusers' own inpaint path, which VAE-encodes the masked image as
+    well as the image (idg's engine skips the first for a 4-channel UNet, which never reads it);
+    ``text_encodes``: prompt encodings per image (1: object prompts cached, as idg does)."""
     n = inpaint_unet_steps(inpaint_steps, strength)
     return [
-        ("text_encode", "text_encode", 1),
+        ("text_encode", "text_encode", text_encodes),
         ("background unet_step", f"unet_step@{background}", background_steps),
         ("background vae_decode", f"vae_decode@{background}", 1),
         ("inpaint unet_step", f"unet_step@{crop}", n * objects),
-        ("inpaint vae_encode", f"vae_encode@{crop}", 2 * objects),
+        ("inpaint vae_encode", f"vae_encode@{crop}", (2 if masked_image_encode else 1) * objects),
         ("inpaint vae_decode", f"vae_decode@{crop}", objects),
     ]
 
@@ -205,6 +209,11 @@ def _costs(gflops: Dict[str, float], rows) -> Dict[str, float]:
 
 def _stage(role: str) -> str:
     return "inpaint" if role.startswith("inpaint") else "background"
+
+
+def _ratio(share: float, reference_share: float) -> float:
+    """share / reference share; 1 where both are 0 (a row with count 0 on both sides, e.g. no objects)."""
+    return 1.0 if share == reference_share == 0 else share / reference_share
 
 
 def share_table(gflops: Dict[str, float], reference: Dict[str, float], rows, label: str, reference_label: str = "k=1",
@@ -222,13 +231,13 @@ def share_table(gflops: Dict[str, float], reference: Dict[str, float], rows, lab
         share, ref_share = cost[role] / total, ref_cost[role] / ref_total
         components[role] = {"op": op, "count": count, "gflops": gflops[op], "share": share,
                             "reference_op": ref_op, "reference_count": ref_count, "reference_gflops": reference[ref_op],
-                            "reference_share": ref_share, "share_ratio": share / ref_share}
+                            "reference_share": ref_share, "share_ratio": _ratio(share, ref_share)}
     stages = {}
     for stage in ("background", "inpaint"):
         g = sum(c for role, c in cost.items() if _stage(role) == stage)
         r = sum(c for role, c in ref_cost.items() if _stage(role) == stage)
         stages[stage] = {"gflops": g, "share": g / total, "reference_gflops": r, "reference_share": r / ref_total,
-                         "share_ratio": (g / total) / (r / ref_total)}
+                         "share_ratio": _ratio(g / total, r / ref_total)}
     return {
         "model": label,
         "reference": reference_label,
@@ -249,7 +258,8 @@ def share_table(gflops: Dict[str, float], reference: Dict[str, float], rows, lab
 
 
 def flop_table(k: int, *, background: int = 768, background_steps: int = 2, crop: int = 512, inpaint_steps: int = 4,
-               strength: float = 0.75, objects: int = 1) -> Dict[str, object]:
+               strength: float = 0.75, objects: float = 1, masked_image_encode: bool = True,
+               text_encodes: float = 1) -> Dict[str, object]:
     """Per-component GFLOPs and shares of one image for the width-``k`` proxy and for k=1 (both counted on
     the meta device), with the ratio of shares (proxy / real): a JSON-ready dict for benchmark outputs.
 
@@ -257,7 +267,8 @@ def flop_table(k: int, *, background: int = 768, background_steps: int = 2, crop
     ``share_ratio``), ``stages`` (background / inpaint), ``total_gflops``, ``reference_total_gflops``,
     ``max_share_ratio_deviation``, ``per_op_gflops`` and ``reference_per_op_gflops`` (every op counted,
     e.g. ``unet_step@512``), ``recipe``, ``k``, ``counted_on``."""
-    rows = recipe(background, background_steps, crop, inpaint_steps, strength, objects)
+    rows = recipe(background, background_steps, crop, inpaint_steps, strength, objects, masked_image_encode,
+                  text_encodes)
     sides = tuple(sorted({background, crop}))
     table = share_table(proxy_gflops(k, sides), proxy_gflops(1, sides), rows, f"proxy k={k}")
     table["k"] = k
@@ -267,16 +278,16 @@ def flop_table(k: int, *, background: int = 768, background_steps: int = 2, crop
 
 def format_table(table: Dict[str, object]) -> str:
     ref = table["reference"]
-    lines = [f"{'component':<22}{'op':>15}{'n':>3}{'GFLOP':>16}{'share':>7}{'op':>15}{'GFLOP':>11}"
+    lines = [f"{'component':<22}{'op':>15}{'n':>5}{'GFLOP':>16}{'share':>7}{'op':>15}{'GFLOP':>11}"
              f"{'share':>7}{'share ratio':>12}"]
     for role, row in table["components"].items():
-        lines.append(f"{role:<22}{row['op']:>15}{row['count']:>3}{row['gflops']:>16,.2f}{row['share']:>7.1%}"
+        lines.append(f"{role:<22}{row['op']:>15}{row['count']:>5g}{row['gflops']:>16,.2f}{row['share']:>7.1%}"
                      f"{row['reference_op']:>15}{row['reference_gflops']:>11,.1f}{row['reference_share']:>7.1%}"
                      f"{row['share_ratio']:>11.3f}x")
     for stage, row in table["stages"].items():
-        lines.append(f"{stage + ' (stage)':<40}{row['gflops']:>16,.2f}{row['share']:>7.1%}{'':>15}"
+        lines.append(f"{stage + ' (stage)':<42}{row['gflops']:>16,.2f}{row['share']:>7.1%}{'':>15}"
                      f"{row['reference_gflops']:>11,.1f}{row['reference_share']:>7.1%}{row['share_ratio']:>11.3f}x")
-    lines.append(f"{'image total':<40}{table['total_gflops']:>16,.2f}{'':>22}{table['reference_total_gflops']:>11,.1f}"
+    lines.append(f"{'image total':<42}{table['total_gflops']:>16,.2f}{'':>22}{table['reference_total_gflops']:>11,.1f}"
                  f"   ({ref} / model = {table['reference_over_model']:.1f}x)")
     lines.append(f"share distance (half the sum of |share - {ref} share|): {table['share_distance']:.1%}; "
                  f"largest |share ratio - 1|: {table['max_share_ratio_deviation']:.2f}")
