@@ -101,6 +101,15 @@ def from_pretrained_safe(cls, pretrained: str, kwargs: Dict[str, object]):
     raise first
 
 
+def _dtype_keyword() -> str:
+    """``dtype`` where diffusers has renamed ``torch_dtype`` (and warns about the old name), else ``torch_dtype``."""
+    try:
+        from diffusers.utils.deprecation_utils import _TORCH_DTYPE_DEPRECATION_MESSAGE  # noqa: F401
+    except ImportError:
+        return "torch_dtype"
+    return "dtype"
+
+
 def _build_tiny(ckpt: Checkpoint, path: str) -> None:
     if ckpt.tiny_kind == "sdxl":
         from idg.models.tiny import ensure_tiny_sdxl
@@ -173,7 +182,7 @@ def _load(cfg: NodeConfig, offline: bool, invariant: bool, progress: bool, objec
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
     _warn_settings(cfg, device, dtype, warned)
-    kwargs = {"torch_dtype": dtype, "revision": cfg.revision,
+    kwargs = {_dtype_keyword(): dtype, "revision": cfg.revision,
               "local_files_only": local_files_only(cfg.pretrained, cfg.local_files_only, offline)}
     if cfg.variant and dtype == torch.float16 and not is_local_path(cfg.pretrained):
         kwargs["variant"] = cfg.variant
