@@ -231,7 +231,7 @@ class Halo:
     widths_px: List[int]  # ring widths used, px in this image
     widths_768: List[int]  # the same widths named at a 768 px frame
     scores: List[float]  # per width: step / natural step (see seam_halo)
-    steps: List[float]  # per width: |colour step| across the border, Lab units (with reference: the added step)
+    steps: List[float]  # per width: |colour step| across the border, Lab units (with reference: |step of the change|)
     scales: List[float]  # per width: the natural step of this image at this box shape, Lab units
     n_shifts: List[int]  # per width: how many shifted boxes the natural step came from
 
@@ -273,7 +273,10 @@ def seam_halo(
     the step that was already at this very place is known, and only what the paste added counts:
     ``sqrt(S_w**2 + |v_image - v_reference|**2) / S_w`` where ``v`` are the step vectors — exactly 1 when
     the paste changed nothing, and the expected value of the no-reference score had the natural step here
-    been typical. Either way, a score of k means a step about k times this image's typical one.
+    been typical. It measures the step of the *change*, whatever its direction, so a halo cannot hide by
+    happening to oppose a natural step at that border; the price is that a paste which evens out a natural
+    step (colour transfer does, a little) also scores slightly above 1. Either way, a score of k means a
+    step about k times this image's typical one.
 
     **Summary** (``Halo.score``): the largest per-width score, since a halo is visible at whichever scale
     it has. NaN (never an exception) for an empty or tiny mask, a box that fills the frame, or fewer than
