@@ -1,0 +1,156 @@
+"""Blend modes side by side on real photos: both seam terms (idg.seams) and the time per object.
+
+    python benchmarks/blend_seams.py                      # the recorded figures (writes results/blend_seams.json)
+    python benchmarks/blend_seams.py --sizes 512 --cases 4 --no-write
+
+The images and boxes are the ones of ``tests/test_seams.py`` (fire8_mini photos, CC BY 4.0, resized to
+256, 512 and 768 px, a box of 18-32% of the side each). Every blend mode pastes three kinds of patch:
+
+- ``foreign``: another photo's pixels in the box, like copy-paste of a real object whose colours and light
+  come from another source;
+- ``painted``: the same region with a prototype-style tone drift (brighter, hazier or warm-tinted, one per
+  object in turn), like a diffusion inpaint that changed the tone of what it repainted;
+- ``identity``: the region itself (nothing to hide: every mode should score ~1; a sanity row).
+
+As ``idg.inpaint.put_back`` does, each paste works on the object's context window (a square of 2x the
+box's longer side) with idg's feather (8 px, capped at a quarter of the box's shorter side). Scores are
+medians over objects: ``edge`` (gradient on the border band / rings beside it), ``halo`` (colour step
+across the border / the image's natural step, no reference) and ``halo_ref`` (the same, given the image
+before the paste). About 1 means no seam. ``ms`` is the median time of one paste (best of ``--repeats``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Dict, List
+
+import cv2
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from idg.blend import capped_feather  # noqa: E402
+from idg.inpaint import context_window  # noqa: E402
+from idg.sampling import Box  # noqa: E402
+from idg.seams import BLEND_MODES, paste_blend, seam_scores  # noqa: E402
+from test_seams import SIZES, cases, tone_shift  # noqa: E402  (the tests' images and boxes)
+
+SCENARIOS = ("foreign", "painted", "identity")
+METRICS = ("edge", "halo", "halo_ref")
+
+
+def patch_for(c: dict, scenario: str) -> np.ndarray:
+    if scenario == "foreign":
+        return c["other"]
+    if scenario == "painted":
+        return np.clip(np.rint(tone_shift(c["clean"], c["kind"])), 0, 255).astype(np.uint8)
+    return c["clean"]
+
+
+def run_one(c: dict, scenario: str, blend: str, repeats: int) -> Dict[str, float]:
+    bg = c["clean"]
+    side = bg.shape[0]
+    x, y, w, h = c["box"]
+    win = context_window(Box(0, x, y, w, h), side, side, 2.0, "crop")  # inpaint.context's default
+    region = (slice(win.y, win.y + win.h), slice(win.x, win.x + win.w))
+    patch = patch_for(c, scenario)
+    feather = capped_feather(8, w, h)
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        pasted = paste_blend(bg[region], patch[region], c["mask"][region], blend, feather)
+        best = min(best, time.perf_counter() - t)
+    out = bg.copy()
+    out[region] = pasted
+    assert np.array_equal(out[c["mask"] == 0], bg[c["mask"] == 0]), (blend, "changed a pixel outside the box")
+    plain = seam_scores(out, c["mask"])
+    ref = seam_scores(out, c["mask"], reference=bg)
+    return {"edge": plain["edge"], "halo": plain["halo"], "halo_ref": ref["halo"], "ms": best * 1000.0}
+
+
+def med(values: List[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(statistics.median(finite)) if finite else float("nan")
+
+
+def clean(value: float):
+    """JSON has no NaN: a median over no finite value is written as null."""
+    return round(value, 3) if np.isfinite(value) else None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), help="image sides (the tests' sizes)")
+    ap.add_argument("--cases", type=int, default=None, help="objects per size (default: all the tests' cases)")
+    ap.add_argument("--modes", nargs="+", default=list(BLEND_MODES), help="blend modes to compare")
+    ap.add_argument("--repeats", type=int, default=3, help="time each paste this many times, keep the best")
+    ap.add_argument("--threads", type=int, default=1, help="OpenCV threads (1 keeps timings steady on a shared box)")
+    ap.add_argument("--no-write", action="store_true", help="print only; do not write results/blend_seams.json")
+    args = ap.parse_args()
+    cv2.setNumThreads(args.threads)
+
+    rows: Dict[str, Dict[str, Dict[str, List[float]]]] = {}  # scenario -> mode -> metric -> values
+    per_size: Dict[str, Dict[str, Dict[str, Dict[str, float]]]] = {}
+    t0 = time.perf_counter()
+    for side in args.sizes:
+        objs = cases(side)[: args.cases] if args.cases else cases(side)
+        for scenario in SCENARIOS:
+            for blend in args.modes:
+                got = [run_one(c, scenario, blend, args.repeats) for c in objs]
+                for metric in METRICS + ("ms",):
+                    vals = [g[metric] for g in got]
+                    rows.setdefault(scenario, {}).setdefault(blend, {}).setdefault(metric, []).extend(vals)
+                    per_size.setdefault(str(side), {}).setdefault(scenario, {}).setdefault(blend, {})[metric] = clean(med(vals))
+    elapsed = time.perf_counter() - t0
+
+    n_objects = len(next(iter(next(iter(rows.values())).values()))["edge"])
+    summary = {sc: {b: {m: med(v) for m, v in metrics.items()} for b, metrics in modes.items()}
+               for sc, modes in rows.items()}
+    print(f"{n_objects} objects per cell (sizes {args.sizes}); medians; ~1 = no seam; ms = one paste on the context window")
+    header = f"{'mode':16s}" + "".join(f"| {sc + ' ' + m:>17s} " for sc in SCENARIOS[:2] for m in METRICS) + f"| {'identity halo_ref':>17s} | {'ms':>6s}"
+    print(header)
+    print("-" * len(header))
+    for blend in args.modes:
+        cells = "".join(f"| {summary[sc][blend][m]:17.2f} " for sc in SCENARIOS[:2] for m in METRICS)
+        ms = med(rows["foreign"][blend]["ms"] + rows["painted"][blend]["ms"])
+        print(f"{blend:16s}{cells}| {summary['identity'][blend]['halo_ref']:17.2f} | {ms:6.2f}")
+    print(f"total {elapsed:.1f} s")
+
+    if not args.no_write:
+        result = {
+            "command": "python benchmarks/blend_seams.py " + " ".join(sys.argv[1:]),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, OpenCV threads "
+                       f"{cv2.getNumThreads()}, opencv {cv2.__version__}, numpy {np.__version__}, python "
+                       f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}",
+            "objects_per_cell": n_objects,
+            "sizes": args.sizes,
+            "feather": "8 px, capped at a quarter of the box's shorter side (idg.blend.capped_feather)",
+            "metrics": {"edge": "idg.seams.seam_edge (= idg.blend.seam_score)",
+                        "halo": "idg.seams.seam_halo summary, no reference",
+                        "halo_ref": "idg.seams.seam_halo summary, reference = the image before the paste",
+                        "ms": "one paste_blend call on the context window, best of repeats, median over objects"},
+            "median": {sc: {b: {m: clean(v) for m, v in ms.items()} for b, ms in modes.items()} for sc, modes in summary.items()},
+            "nan_counts": {sc: {b: {m: int(sum(not np.isfinite(v) for v in vals)) for m, vals in ms.items()}
+                                for b, ms in modes.items()} for sc, modes in rows.items()},
+            "median_per_size": per_size,
+            "seconds": round(elapsed, 1),
+        }
+        out = HERE / "results" / "blend_seams.json"
+        out.parent.mkdir(exist_ok=True)
+        out.write_text(json.dumps(result, indent=1, allow_nan=False) + "\n")
+        print(f"wrote {out.relative_to(HERE.parent)}")
+
+
+if __name__ == "__main__":
+    main()
