@@ -14,9 +14,10 @@ This module splits the seam into two terms:
 
 and adds blend modes that attack the low-frequency mismatch itself: :func:`laplacian_paste` (multi-band:
 fine detail switches over a few pixels, colour and brightness fade over up to a quarter of the box) and
-:func:`color_transfer_paste` (the patch's Lab mean/std on a ring inside the border matched to the
-background's on a ring outside it before pasting). As in :mod:`idg.blend`, no pixel outside the mask is
-ever changed, so the box stays an honest label.
+:func:`color_transfer_paste` (before pasting, the patch's Lab mean/std matched to the background's on a
+ring outside the border, measured on the patch's own rendering of that ring when it has one, as an
+inpainted crop does, else on its ring inside the border). As in :mod:`idg.blend`, no pixel outside the
+mask is ever changed, so the box stays an honest label.
 
 Everything is a pure function of numpy arrays (uint8 RGB, or grey), so it is tested on real photos with
 known, synthetic defects (``tests/test_seams.py``) and compared in ``benchmarks/blend_seams.py``.
@@ -445,28 +446,49 @@ def ring_stats(lab: np.ndarray, sel: np.ndarray) -> Tuple[np.ndarray, np.ndarray
 
 
 def color_transfer(background: np.ndarray, patch: np.ndarray, mask: np.ndarray, ring: int,
-                   match_std: bool = True, max_gain: float = 2.0) -> np.ndarray:
-    """``patch`` with its colours moved so that its ring just inside the mask matches the background's ring
-    just outside it (Reinhard-style: per Lab channel, ``(p - mean_in) * gain + mean_out`` with
-    ``gain = std_out / std_in`` clipped to ``[1/max_gain, max_gain]``, or 1 without ``match_std``).
+                   source: str = "auto", match_std: bool = True, max_gain: float = 2.0) -> np.ndarray:
+    """``patch`` with its colours moved to fit the background around ``mask`` (Reinhard-style: per Lab
+    channel ``(p - mean_src) * gain + mean_bg`` with ``gain = std_bg / std_src`` clipped to
+    ``[1/max_gain, max_gain]``, or 1 without ``match_std``), one affine map for the whole patch.
 
     Why: a painted crop whose tone drifted (brighter, hazier, tinted: the diffusion model's or the other
     photo's light) keeps that drift right up to the border, where any alpha blend turns it into a halo.
     Correcting the whole patch with one affine map per channel removes the drift but keeps the object's
-    own contrast and detail. Pixels outside ``mask`` are returned as in ``patch`` (they are never pasted).
-    The patch is returned unchanged when either ring is empty (nothing to match against)."""
+    own contrast and detail.
+
+    ``mean_bg, std_bg`` are the background's on the ring ``ring`` px wide just outside the mask. What they
+    are matched against (``source``):
+
+    - ``"outside"``: the patch's own pixels on that same ring. An inpainted crop (idg pastes the whole
+      context window) has its own rendering of the surroundings there, so this compares identical content
+      and measures the drift itself, whatever object was painted inside.
+    - ``"inside"``: the patch's ring just inside the mask, the only choice when the patch has nothing of
+      its own outside the mask (a copy-paste canvas). It also pulls the box's real difference from its
+      surroundings toward zero, so a pasted object is recoloured toward its new background.
+    - ``"auto"``: ``outside`` where the patch differs from the background on the outer ring (mean absolute
+      difference over 0.5), else ``inside``.
+
+    Pixels outside ``mask`` are returned as in ``patch`` (they are never pasted). The patch is returned
+    unchanged when a ring is too small to measure (fewer than 4 pixels)."""
     m = mask > 0
     if not m.any():
         return patch.copy()
-    inside = _inside_distance(mask)
     outside = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 5)
-    ring_in = m & (inside <= ring)
     ring_out = (~m) & (outside <= ring)
-    if ring_in.sum() < 4 or ring_out.sum() < 4:
+    if source == "auto":
+        own = ring_out.any() and np.abs(patch[ring_out].astype(np.float32) - background[ring_out]).mean() > 0.5
+        source = "outside" if own else "inside"
+    if source == "outside":
+        ring_src = ring_out
+    elif source == "inside":
+        ring_src = m & (_inside_distance(mask) <= ring)
+    else:
+        raise ValueError(f"source={source!r} must be auto, inside or outside")
+    if ring_src.sum() < 4 or ring_out.sum() < 4:
         return patch.copy()
     lab_bg, lab_p = to_lab(background), to_lab(patch)
     mu_o, sd_o = ring_stats(lab_bg, ring_out)
-    mu_i, sd_i = ring_stats(lab_p, ring_in)
+    mu_i, sd_i = ring_stats(lab_p, ring_src)
     gain = np.clip(sd_o / np.maximum(sd_i, 1e-3), 1.0 / max_gain, max_gain) if match_std else np.ones_like(mu_o)
     moved = (lab_p - mu_i) * gain.astype(np.float32) + mu_o.astype(np.float32)
     moved[..., 0] = np.clip(moved[..., 0], 0.0, 100.0)
@@ -480,7 +502,7 @@ def color_transfer(background: np.ndarray, patch: np.ndarray, mask: np.ndarray, 
 
 
 def color_transfer_paste(background: np.ndarray, patch: np.ndarray, mask: np.ndarray, blend: str = "feather",
-                         feather: int = 8, ring: Optional[int] = None) -> np.ndarray:
+                         feather: int = 8, ring: Optional[int] = None, source: str = "auto") -> np.ndarray:
     """:func:`color_transfer` of ``patch`` to its surroundings, then :func:`paste_blend` with ``blend``.
 
     ``ring`` (px) defaults to ``max(4, 2 * feather)`` capped at a quarter of the box's shorter side: wide
@@ -491,7 +513,7 @@ def color_transfer_paste(background: np.ndarray, patch: np.ndarray, mask: np.nda
         return background.copy()
     cap = max(1, min(box[2] - box[0], box[3] - box[1]) // 4)
     width = ring if ring is not None else min(max(4, 2 * int(feather)), cap)
-    return paste_blend(background, color_transfer(background, patch, mask, width), mask, blend, feather)
+    return paste_blend(background, color_transfer(background, patch, mask, width, source), mask, blend, feather)
 
 
 def paste_blend(background: np.ndarray, patch: np.ndarray, mask: np.ndarray, blend: str, feather: int) -> np.ndarray:

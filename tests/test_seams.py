@@ -300,23 +300,46 @@ def test_laplacian_paste_keeps_the_patch_inside_and_the_background_when_nothing_
 
 
 def test_color_transfer_undoes_a_global_tone_drift():
-    """The transfer matches the patch's inner ring to the background's outer ring, so it also evens out the
-    box's natural difference from its surroundings; what it must do is make the result (nearly) the same
-    whatever tone drift the patch had."""
+    """With the patch's own rendering of the surroundings (an inpainted crop), the drift is measured on the
+    same pixels and undone almost exactly, object or not. From the ring inside the box (a copy-paste canvas
+    has nothing else) the transfer also evens out the box's natural difference from its surroundings, so
+    the result is not the original, but it must be (nearly) the same whatever drift the patch had."""
     side = 256
-    drift, left = [], []
+    drift, left_outside, left_inside = [], [], []
     for i in (1, 4, 8, 13):
         bg = load(PHOTOS[i], side)
         mask = shape_mask(side, side, (70, 60, 110, 120), "rect")
         inside = mask > 0
-        undrifted = color_transfer(bg, bg, mask, ring=16)
+        undrifted = color_transfer(bg, bg, mask, ring=16, source="inside")
         assert np.array_equal(undrifted[~inside], bg[~inside])
         for kind in KINDS:
             drifted = np.clip(np.rint(tone_shift(bg, kind)), 0, 255).astype(np.uint8)
-            fixed = color_transfer(bg, drifted, mask, ring=16)
             drift.append(np.abs(drifted[inside].astype(int) - bg[inside].astype(int)).mean())
-            left.append(np.abs(fixed[inside].astype(int) - undrifted[inside].astype(int)).mean())
-    assert np.median(left) < 0.25 * np.median(drift), (np.median(left), np.median(drift))
+            auto = color_transfer(bg, drifted, mask, ring=16)
+            assert np.array_equal(auto, color_transfer(bg, drifted, mask, ring=16, source="outside"))
+            left_outside.append(np.abs(auto[inside].astype(int) - bg[inside].astype(int)).mean())
+            fixed = color_transfer(bg, drifted, mask, ring=16, source="inside")
+            left_inside.append(np.abs(fixed[inside].astype(int) - undrifted[inside].astype(int)).mean())
+    assert np.median(left_outside) < 0.2 * np.median(drift), (np.median(left_outside), np.median(drift))
+    assert np.median(left_inside) < 0.25 * np.median(drift), (np.median(left_inside), np.median(drift))
+
+
+def test_color_transfer_matched_outside_keeps_the_painted_object():
+    side = 256
+    bg, other = load(PHOTOS[6], side), load(PHOTOS[17], side)
+    mask = shape_mask(side, side, (80, 70, 100, 90), "rect")
+    inside = mask > 0
+    canvas = paste(bg, other, mask, "none", 0)  # an object with its own colours, in its box
+    # A copy-paste canvas has the background outside the box: auto matches on the inner ring.
+    assert np.array_equal(color_transfer(bg, canvas, mask, 16), color_transfer(bg, canvas, mask, 16, source="inside"))
+    inpainted = np.clip(np.rint(tone_shift(canvas, "tinted")), 0, 255).astype(np.uint8)  # the whole crop drifted
+    kept = color_transfer(bg, inpainted, mask, 16)  # auto: outside
+    recoloured = color_transfer(bg, inpainted, mask, 16, source="inside")
+    err = lambda im: float(np.linalg.norm(to_lab(im[inside]) - to_lab(canvas[inside]), axis=-1).mean())
+    assert err(kept) < 0.25 * err(inpainted), (err(kept), err(inpainted))
+    assert err(kept) < 0.25 * err(recoloured), (err(kept), err(recoloured))
+    with pytest.raises(ValueError, match="source"):
+        color_transfer(bg, inpainted, mask, 16, source="nearby")
 
 
 def test_new_blend_modes_remove_the_tone_drift_halo_that_feathering_keeps():
