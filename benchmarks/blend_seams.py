@@ -6,17 +6,23 @@
 The images and boxes are the ones of ``tests/test_seams.py`` (fire8_mini photos, CC BY 4.0, resized to
 256, 512 and 768 px, a box of 18-32% of the side each). Every blend mode pastes three kinds of patch:
 
-- ``foreign``: another photo's pixels in the box, like copy-paste of a real object whose colours and light
-  come from another source;
+- ``foreign``: another photo's pixels in the box of a copy of the background (the canvas idg.copy_paste
+  builds), like copy-paste of a real object whose colours and light come from another source;
 - ``painted``: the same region with a prototype-style tone drift (brighter, hazier or warm-tinted, one per
-  object in turn), like a diffusion inpaint that changed the tone of what it repainted;
+  object in turn) over the whole context window, like a diffusion inpaint that changed the tone of what it
+  repainted;
+- ``inpainted``: both: another photo's pixels in the box *and* the drift over the whole window, like an
+  inpaint that drew a new object and drifted in tone;
 - ``identity``: the region itself (nothing to hide: every mode should score ~1; a sanity row).
 
 As ``idg.inpaint.put_back`` does, each paste works on the object's context window (a square of 2x the
 box's longer side) with idg's feather (8 px, capped at a quarter of the box's shorter side). Scores are
 medians over objects: ``edge`` (gradient on the border band / rings beside it), ``halo`` (colour step
 across the border / the image's natural step, no reference) and ``halo_ref`` (the same, given the image
-before the paste). About 1 means no seam. ``ms`` is the median time of one paste (best of ``--repeats``).
+before the paste). About 1 means no seam. ``coreΔE`` is how far the object ends up from how it should
+look — the patch without its tone drift — as the mean Lab distance deeper inside the box than a quarter of
+its shorter side: keeping the drift costs there, and so does hiding a seam by recolouring the object in
+its surroundings' colours. ``ms`` is the median time of one paste (best of ``--repeats``).
 """
 
 from __future__ import annotations
@@ -42,19 +48,28 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 from idg.blend import capped_feather  # noqa: E402
 from idg.inpaint import context_window  # noqa: E402
 from idg.sampling import Box  # noqa: E402
-from idg.seams import BLEND_MODES, paste_blend, seam_scores  # noqa: E402
+from idg.seams import BLEND_MODES, paste_blend, seam_scores, to_lab  # noqa: E402
 from test_seams import SIZES, cases, tone_shift  # noqa: E402  (the tests' images and boxes)
 
-SCENARIOS = ("foreign", "painted", "identity")
-METRICS = ("edge", "halo", "halo_ref")
+SCENARIOS = ("foreign", "painted", "inpainted", "identity")
+SHOWN = SCENARIOS[:3]  # columns of the printed table (identity: its h_ref only)
+METRICS = ("edge", "halo", "halo_ref", "core_dE")
 
 
-def patch_for(c: dict, scenario: str) -> np.ndarray:
+def drifted(image: np.ndarray, kind: str) -> np.ndarray:
+    return np.clip(np.rint(tone_shift(image, kind)), 0, 255).astype(np.uint8)
+
+
+def patch_for(c: dict, scenario: str):
+    """The patch to paste and the object as it should look (without the tone drift)."""
+    canvas = c["hard"]  # the background with another photo's pixels in the box
     if scenario == "foreign":
-        return c["other"]
+        return canvas, canvas
     if scenario == "painted":
-        return np.clip(np.rint(tone_shift(c["clean"], c["kind"])), 0, 255).astype(np.uint8)
-    return c["clean"]
+        return drifted(c["clean"], c["kind"]), c["clean"]
+    if scenario == "inpainted":
+        return drifted(canvas, c["kind"]), canvas
+    return c["clean"], c["clean"]
 
 
 def run_one(c: dict, scenario: str, blend: str, repeats: int) -> Dict[str, float]:
@@ -63,7 +78,7 @@ def run_one(c: dict, scenario: str, blend: str, repeats: int) -> Dict[str, float
     x, y, w, h = c["box"]
     win = context_window(Box(0, x, y, w, h), side, side, 2.0, "crop")  # inpaint.context's default
     region = (slice(win.y, win.y + win.h), slice(win.x, win.x + win.w))
-    patch = patch_for(c, scenario)
+    patch, truth = patch_for(c, scenario)
     feather = capped_feather(8, w, h)
     best = float("inf")
     for _ in range(repeats):
@@ -75,7 +90,14 @@ def run_one(c: dict, scenario: str, blend: str, repeats: int) -> Dict[str, float
     assert np.array_equal(out[c["mask"] == 0], bg[c["mask"] == 0]), (blend, "changed a pixel outside the box")
     plain = seam_scores(out, c["mask"])
     ref = seam_scores(out, c["mask"], reference=bg)
-    return {"edge": plain["edge"], "halo": plain["halo"], "halo_ref": ref["halo"], "ms": best * 1000.0}
+    # How far the object ends up from how it should look (the patch without its tone drift): mean Lab
+    # distance deeper inside the box than a quarter of its shorter side (where feather, gaussian and
+    # laplacian leave the patch as it is).
+    q = min(w, h) // 4
+    core = (slice(y + q, y + h - q), slice(x + q, x + w - q))
+    core_de = float(np.linalg.norm(to_lab(out[core]) - to_lab(truth[core]), axis=2).mean())
+    return {"edge": plain["edge"], "halo": plain["halo"], "halo_ref": ref["halo"], "core_dE": core_de,
+            "ms": best * 1000.0}
 
 
 def med(values: List[float]) -> float:
@@ -117,13 +139,16 @@ def main() -> None:
     summary = {sc: {b: {m: med(v) for m, v in metrics.items()} for b, metrics in modes.items()}
                for sc, modes in rows.items()}
     print(f"{n_objects} objects per cell (sizes {args.sizes}); medians; ~1 = no seam; ms = one paste on the context window")
-    header = f"{'mode':16s}" + "".join(f"| {sc + ' ' + m:>17s} " for sc in SCENARIOS[:2] for m in METRICS) + f"| {'identity halo_ref':>17s} | {'ms':>6s}"
+    short = {"edge": "edge", "halo": "halo", "halo_ref": "h_ref", "core_dE": "coreΔE"}
+    print(f"{'':16s}|{'foreign':^31s}|{'painted':^31s}|{'inpainted':^31s}| identity |")
+    header = (f"{'mode':16s}" + "".join(f"|{short[m]:>7s}" for _ in SHOWN for m in METRICS)
+              + f"| {'h_ref':>8s} | {'ms':>6s}")
     print(header)
     print("-" * len(header))
     for blend in args.modes:
-        cells = "".join(f"| {summary[sc][blend][m]:17.2f} " for sc in SCENARIOS[:2] for m in METRICS)
-        ms = med(rows["foreign"][blend]["ms"] + rows["painted"][blend]["ms"])
-        print(f"{blend:16s}{cells}| {summary['identity'][blend]['halo_ref']:17.2f} | {ms:6.2f}")
+        cells = "".join(f"|{summary[sc][blend][m]:7.2f}" for sc in SHOWN for m in METRICS)
+        ms = med([t for sc in SHOWN for t in rows[sc][blend]["ms"]])
+        print(f"{blend:16s}{cells}| {summary['identity'][blend]['halo_ref']:8.2f} | {ms:6.2f}")
     print(f"total {elapsed:.1f} s")
 
     if not args.no_write:
@@ -139,6 +164,8 @@ def main() -> None:
             "metrics": {"edge": "idg.seams.seam_edge (= idg.blend.seam_score)",
                         "halo": "idg.seams.seam_halo summary, no reference",
                         "halo_ref": "idg.seams.seam_halo summary, reference = the image before the paste",
+                        "core_dE": "mean Lab distance of the result to the drift-free object in the box's core "
+                                   "(deeper than a quarter of its shorter side): 0 = the object as it should look",
                         "ms": "one paste_blend call on the context window, best of repeats, median over objects"},
             "median": {sc: {b: {m: clean(v) for m, v in ms.items()} for b, ms in modes.items()} for sc, modes in summary.items()},
             "nan_counts": {sc: {b: {m: int(sum(not np.isfinite(v) for v in vals)) for m, vals in ms.items()}
