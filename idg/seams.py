@@ -470,34 +470,41 @@ def color_transfer(background: np.ndarray, patch: np.ndarray, mask: np.ndarray, 
 
     Pixels outside ``mask`` are returned as in ``patch`` (they are never pasted). The patch is returned
     unchanged when a ring is too small to measure (fewer than 4 pixels)."""
-    m = mask > 0
-    if not m.any():
+    if source not in ("auto", "inside", "outside"):
+        raise ValueError(f"source={source!r} must be auto, inside or outside")
+    box = _mask_box(mask)
+    if box is None:
         return patch.copy()
+    # Everything happens on the box grown by the ring (the rest of the window is never read or written).
+    H, W = mask.shape[:2]
+    x0, y0 = max(box[0] - ring - 1, 0), max(box[1] - ring - 1, 0)
+    x1, y1 = min(box[2] + ring + 1, W), min(box[3] + ring + 1, H)
+    m = mask[y0:y1, x0:x1] > 0
+    bg, pt = background[y0:y1, x0:x1], patch[y0:y1, x0:x1]
     outside = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 5)
     ring_out = (~m) & (outside <= ring)
     if source == "auto":
-        own = ring_out.any() and np.abs(patch[ring_out].astype(np.float32) - background[ring_out]).mean() > 0.5
+        own = ring_out.any() and np.abs(pt[ring_out].astype(np.float32) - bg[ring_out]).mean() > 0.5
         source = "outside" if own else "inside"
     if source == "outside":
         ring_src = ring_out
-    elif source == "inside":
-        ring_src = m & (_inside_distance(mask) <= ring)
     else:
-        raise ValueError(f"source={source!r} must be auto, inside or outside")
+        ring_src = m & (_inside_distance(mask)[y0:y1, x0:x1] <= ring)
     if ring_src.sum() < 4 or ring_out.sum() < 4:
         return patch.copy()
-    lab_bg, lab_p = to_lab(background), to_lab(patch)
-    mu_o, sd_o = ring_stats(lab_bg, ring_out)
+    lab_p = to_lab(pt)
+    mu_o, sd_o = ring_stats(to_lab(bg), ring_out)
     mu_i, sd_i = ring_stats(lab_p, ring_src)
     gain = np.clip(sd_o / np.maximum(sd_i, 1e-3), 1.0 / max_gain, max_gain) if match_std else np.ones_like(mu_o)
     moved = (lab_p - mu_i) * gain.astype(np.float32) + mu_o.astype(np.float32)
     moved[..., 0] = np.clip(moved[..., 0], 0.0, 100.0)
     if moved.shape[2] == 1:  # grey: L alone
-        rgb = (moved[..., 0] / 100.0).reshape(patch.shape)
+        rgb = (moved[..., 0] / 100.0).reshape(pt.shape)
     else:
         rgb = cv2.cvtColor(moved.astype(np.float32), cv2.COLOR_Lab2RGB)
     out = patch.copy()
-    out[m] = np.clip(np.rint(rgb[m] * 255.0), 0, 255).astype(patch.dtype)
+    region = out[y0:y1, x0:x1]  # a view: writes go into out
+    region[m] = np.clip(np.rint(rgb[m] * 255.0), 0, 255).astype(patch.dtype)
     return out
 
 
