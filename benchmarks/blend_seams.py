@@ -1,29 +1,39 @@
-"""Blend modes side by side on real photos: both seam terms (idg.seams) and the time per object.
+"""Blend modes side by side on real photos: both seam terms (idg.generate.seams) and the time per object.
 
     python benchmarks/blend_seams.py                      # the recorded figures (writes results/blend_seams.json)
     python benchmarks/blend_seams.py --sizes 512 --cases 4 --no-write
     python benchmarks/blend_seams.py --calibrate ../shared/data/fire8/images/train   # seam terms only, printed
 
 The images and boxes are the ones of ``tests/test_seams.py`` (fire8_mini photos, CC BY 4.0, resized to
-256, 512 and 768 px, a box of 18-32% of the side each). Every blend mode pastes three kinds of patch:
+256, 512 and 768 px, a box of 18-32% of the side each). Every blend mode pastes these patches, each the way
+its painter calls :func:`idg.generate.blend.paste`:
 
-- ``foreign``: another photo's pixels in the box of a copy of the background (the canvas idg.copy_paste
-  builds), like copy-paste of a real object whose colours and light come from another source;
-- ``painted``: the same region with a prototype-style tone drift (brighter, hazier or warm-tinted, one per
-  object in turn) over the whole context window, like a diffusion inpaint that changed the tone of what it
-  repainted;
-- ``inpainted``: both: another photo's pixels in the box *and* the drift over the whole window, like an
-  inpaint that drew a new object and drifted in tone;
+inpainting (``idg.generate.inpaint.put_back``: the object's context window, 2x the box's longer side,
+colour transfer matched on the window's own outer ring, ``color_source="outside"``):
+
+- ``painted``: the region with a prototype-style tone drift (brighter, hazier or warm-tinted, one per object
+  in turn) over the whole context window, like an inpaint whose whole output drifted in tone;
+- ``inpainted``: another photo's pixels in the box *and* that drift over the whole window;
+- ``inpainted_box``: another photo's pixels in the box with the drift *inside the box only*, the outside of
+  the window left exactly as it was (what a pipeline that restores the unmasked latents at every step
+  gives, with a perfect VAE): the outer ring then shows no drift, so colour transfer can do nothing;
+
+copy-paste (``idg.generate.copy_paste.paste_object``: the box plus its paste margin):
+
+- ``foreign``: another photo's pixels in the box of a copy of the background, with nothing of the source
+  photo around it (``color_*`` then matches the object's inner border ring to the scene's outer ring);
+- ``foreign_ctx``: the same object with its source photo's surroundings as the colour reference (what
+  ``CopyPastePainter`` passes for ``color_*``): its source light is moved to the scene's;
 - ``identity``: the region itself (nothing to hide: every mode should score ~1; a sanity row).
 
-As ``idg.inpaint.put_back`` does, each paste works on the object's context window (a square of 2x the
-box's longer side) with idg's feather (8 px, capped at a quarter of the box's shorter side). Scores are
-medians over objects: ``edge`` (gradient on the border band / rings beside it), ``halo`` (colour step
-across the border / the image's natural step, no reference) and ``halo_ref`` (the same, given the image
-before the paste). About 1 means no seam. ``coreΔE`` is how far the object ends up from how it should
-look — the patch without its tone drift — as the mean Lab distance deeper inside the box than a quarter of
-its shorter side: keeping the drift costs there, and so does hiding a seam by recolouring the object in
-its surroundings' colours. ``ms`` is the median time of one paste (best of ``--repeats``).
+Feather 8 px, capped at a quarter of the box's shorter side, as idg does. Scores are medians over objects:
+``edge`` (gradient on the border band / rings beside it), ``halo`` (colour step across the border / the
+image's natural step, no reference) and ``h_ref`` (the judge's halo term: given the image before the paste,
+exactly 1 when nothing changed). About 1 means no seam. ``coreΔE`` is how far the object ends up from how it
+should look (the patch without its tone drift; for copy-paste, the object as it was in its source photo),
+as the mean Lab distance deeper inside the box than a quarter of its shorter side: keeping the drift costs
+there, and so does hiding a seam by recolouring the object. ``ms`` is the median time of one paste (best of
+``--repeats``).
 """
 
 from __future__ import annotations
@@ -46,15 +56,19 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
-from idg.blend import capped_feather, paste, shape_mask  # noqa: E402
-from idg.inpaint import context_window  # noqa: E402
-from idg.sampling import Box  # noqa: E402
-from idg.seams import BLEND_MODES, paste_blend, seam_scores, to_lab  # noqa: E402
+from idg.core.box import Box  # noqa: E402
+from idg.core.config import BLEND_MODES  # noqa: E402
+from idg.generate.blend import capped_feather, paste, shape_mask  # noqa: E402
+from idg.generate.copy_paste import paste_margin  # noqa: E402
+from idg.generate.inpaint import context_window  # noqa: E402
+from idg.generate.seams import seam_scores, to_lab  # noqa: E402
 from test_seams import KINDS, SIZES, cases, load, prototype_halo, tone_shift  # noqa: E402  (the tests' images)
 
-SCENARIOS = ("foreign", "painted", "inpainted", "identity")
-SHOWN = SCENARIOS[:3]  # columns of the printed table (identity: its h_ref only)
+INPAINT = ("painted", "inpainted", "inpainted_box")
+COPY_PASTE = ("foreign", "foreign_ctx")
+SCENARIOS = INPAINT + COPY_PASTE + ("identity",)
 METRICS = ("edge", "halo", "halo_ref", "core_dE")
+SHOWN = ("edge", "halo_ref", "core_dE")  # columns of the printed tables (halo without reference: in the JSON)
 
 
 def drifted(image: np.ndarray, kind: str) -> np.ndarray:
@@ -62,38 +76,49 @@ def drifted(image: np.ndarray, kind: str) -> np.ndarray:
 
 
 def patch_for(c: dict, scenario: str):
-    """The patch to paste and the object as it should look (without the tone drift)."""
+    """The patch to paste, the object as it should look, and what colour transfer matches against."""
     canvas = c["hard"]  # the background with another photo's pixels in the box
-    if scenario == "foreign":
-        return canvas, canvas
     if scenario == "painted":
-        return drifted(c["clean"], c["kind"]), c["clean"]
+        return drifted(c["clean"], c["kind"]), c["clean"], "outside"
     if scenario == "inpainted":
-        return drifted(canvas, c["kind"]), canvas
-    return c["clean"], c["clean"]
+        return drifted(canvas, c["kind"]), canvas, "outside"
+    if scenario == "inpainted_box":
+        inside = c["mask"] > 0
+        patch = canvas.copy()
+        patch[inside] = drifted(canvas, c["kind"])[inside]
+        return patch, canvas, "outside"
+    if scenario == "foreign":
+        return canvas, canvas, "inside"
+    if scenario == "foreign_ctx":
+        return c["other"], canvas, "outside"  # the object (other photo's box) and its source surroundings
+    return c["clean"], c["clean"], "outside"
 
 
 def run_one(c: dict, scenario: str, blend: str, repeats: int) -> Dict[str, float]:
     bg = c["clean"]
     side = bg.shape[0]
     x, y, w, h = c["box"]
-    win = context_window(Box(0, x, y, w, h), side, side, 2.0, "crop")  # inpaint.context's default
+    if scenario in COPY_PASTE:
+        m = paste_margin(blend, 8, w, h)
+        win = Box(max(x - m, 0), max(y - m, 0), 0, 0)
+        win = Box(win.x, win.y, min(x + w + m, side) - win.x, min(y + h + m, side) - win.y)
+    else:
+        win = context_window(Box(x, y, w, h), side, side, 2.0, "crop")  # inpaint.context's default
     region = (slice(win.y, win.y + win.h), slice(win.x, win.x + win.w))
-    patch, truth = patch_for(c, scenario)
+    patch, truth, source = patch_for(c, scenario)
     feather = capped_feather(8, w, h)
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        pasted = paste_blend(bg[region], patch[region], c["mask"][region], blend, feather)
+        pasted = paste(bg[region], patch[region], c["mask"][region], blend, feather, color_source=source)
         best = min(best, time.perf_counter() - t)
     out = bg.copy()
     out[region] = pasted
     assert np.array_equal(out[c["mask"] == 0], bg[c["mask"] == 0]), (blend, "changed a pixel outside the box")
     plain = seam_scores(out, c["mask"])
     ref = seam_scores(out, c["mask"], reference=bg)
-    # How far the object ends up from how it should look (the patch without its tone drift): mean Lab
-    # distance deeper inside the box than a quarter of its shorter side (where feather, gaussian and
-    # laplacian leave the patch as it is).
+    # How far the object ends up from how it should look: mean Lab distance deeper inside the box than a
+    # quarter of its shorter side (where feather, gaussian and laplacian leave the patch as it is).
     q = min(w, h) // 4
     core = (slice(y + q, y + h - q), slice(x + q, x + w - q))
     core_de = float(np.linalg.norm(to_lab(out[core]) - to_lab(truth[core]), axis=2).mean())
@@ -201,15 +226,16 @@ def main() -> None:
     print(f"{n_objects} objects per cell (sizes {args.sizes}); medians; ~1 = no seam; "
           "ms = one paste on the context window")
     short = {"edge": "edge", "halo": "halo", "halo_ref": "h_ref", "core_dE": "coreΔE"}
-    print(f"{'':16s}|{'foreign':^31s}|{'painted':^31s}|{'inpainted':^31s}| identity |")
-    header = (f"{'mode':16s}" + "".join(f"|{short[m]:>7s}" for _ in SHOWN for m in METRICS)
-              + f"| {'h_ref':>8s} | {'ms':>6s}")
-    print(header)
-    print("-" * len(header))
-    for blend in args.modes:
-        cells = "".join(f"|{summary[sc][blend][m]:7.2f}" for sc in SHOWN for m in METRICS)
-        ms = med([t for sc in SHOWN for t in rows[sc][blend]["ms"]])
-        print(f"{blend:16s}{cells}| {summary['identity'][blend]['halo_ref']:8.2f} | {ms:6.2f}")
+    for title, group in (("inpainting", INPAINT), ("copy-paste", COPY_PASTE)):
+        print(f"\n{title}")
+        print(f"{'':16s}" + "".join(f"|{sc:^23s}" for sc in group) + f"| identity | {'ms':>6s}")
+        header = f"{'mode':16s}" + "".join(f"|{short[m]:>7s}" for _ in group for m in SHOWN) + f"| {'h_ref':>8s} |"
+        print(header)
+        print("-" * (len(header) + 7))
+        for blend in args.modes:
+            cells = "".join(f"|{summary[sc][blend][m]:7.2f}" for sc in group for m in SHOWN)
+            ms = med([t for sc in group for t in rows[sc][blend]["ms"]])
+            print(f"{blend:16s}{cells}| {summary['identity'][blend]['halo_ref']:8.2f} | {ms:6.2f}")
     print(f"total {elapsed:.1f} s")
 
     if not args.no_write:
@@ -221,13 +247,15 @@ def main() -> None:
                        f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}",
             "objects_per_cell": n_objects,
             "sizes": args.sizes,
-            "feather": "8 px, capped at a quarter of the box's shorter side (idg.blend.capped_feather)",
-            "metrics": {"edge": "idg.seams.seam_edge (= idg.blend.seam_score)",
-                        "halo": "idg.seams.seam_halo summary, no reference",
-                        "halo_ref": "idg.seams.seam_halo summary, reference = the image before the paste",
+            "feather": "8 px, capped at a quarter of the box's shorter side (idg.generate.blend.capped_feather)",
+            "metrics": {"edge": "idg.generate.seams.seam_edge (the manifest's seam_edge)",
+                        "halo": "idg.generate.seams.seam_halo summary, no reference",
+                        "halo_ref": "idg.generate.seams.seam_halo summary, reference = the image before the paste "
+                                    "(the manifest's seam_halo)",
                         "core_dE": "mean Lab distance of the result to the drift-free object in the box's core "
                                    "(deeper than a quarter of its shorter side): 0 = the object as it should look",
-                        "ms": "one paste_blend call on the context window, best of repeats, median over objects"},
+                        "ms": "one idg.generate.blend.paste call on the painter's region, best of repeats, median "
+                              "over objects"},
             "median": {sc: {b: {m: clean(v) for m, v in ms.items()} for b, ms in modes.items()}
                        for sc, modes in summary.items()},
             "nan_counts": {sc: {b: {m: int(sum(not np.isfinite(v) for v in vals)) for m, vals in ms.items()}

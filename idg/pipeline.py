@@ -149,13 +149,13 @@ def export(cfg: IdgConfig, sets: list) -> bool:
 
 def shortcut_set(cfg: IdgConfig, run: RunLayout, sets: list) -> Optional[Path]:
     """The held-out null-prompt images of the seam-shortcut rate (diffusion, unsharded, complete runs), made
-    with the generation's own background source and painter."""
+    with the generation's own background source, painter and seam limits."""
     result = sets[0]
     if cfg.generate.generator != "diffusion" or cfg.generate.num_shards != 1 or not result.complete:
         return None
     from idg.generate.shortcut import generate_shortcut
 
-    return generate_shortcut(cfg, run.root, result.engine.source, result.engine.painter)
+    return generate_shortcut(cfg, run.root, result.engine.source, result.engine.painter, result.engine.judge)
 
 
 def report_generation(cfg: IdgConfig, run: RunLayout, sets: list, complete: bool, record: RunManifest,

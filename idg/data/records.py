@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-SCHEMA = 1
+SCHEMA = 2  # 2: seam_score became seam_edge, with seam_halo and seam_halo_widths beside it
 
 
 class RecordError(ValueError):
@@ -67,7 +67,9 @@ class ObjectRecord:
     attempts: int
     box_iou: Optional[float]  # requested vs final box
     changed_fraction: Optional[float]
-    seam_score: Optional[float]
+    seam_edge: Optional[float]  # sharp-edge seam term (~1: none); None where not measured or measurable
+    seam_halo: Optional[float]  # halo seam term against the image before the paste (1: unchanged)
+    seam_halo_widths: Optional[Dict[str, Optional[float]]]  # the halo term per ring width (key: px at 768 px)
     verify_score: Optional[float]
     retry_reasons: List[str]
     generator: str

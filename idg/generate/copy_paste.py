@@ -3,7 +3,9 @@
 Backgrounds and boxes come from the usual engine (:mod:`idg.generate.engine`: cached diffusion backgrounds,
 the configured sampler, the same export format); only the painter differs. Instead of inpainting a prompt,
 each box receives a real object of its class, cut from a labelled box of the real train split, resized to
-the box and pasted with a feathered edge (:mod:`idg.generate.blend`). The label is the box, as for diffusion.
+the box and pasted with ``copy_paste.blend`` (:mod:`idg.generate.blend`; ``color_*`` first moves the
+object's source light to the scene's, measured on its surroundings in both). The label is the box, as for
+diffusion.
 
 Objects come only from the real train subset of the study's current fraction and seed (never from val,
 never from images the real arms of that fraction do not see), so the set depends on (fraction, seed): the
@@ -21,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -35,7 +38,7 @@ from idg.core.seeds import rng_for
 from idg.data.real import RealDataset
 from idg.data.subsets import PreparedReal
 from idg.data.yolo import label_path, pixel_box
-from idg.generate.blend import capped_feather, paste, shape_mask
+from idg.generate.blend import capped_feather, color_ring, paste, shape_mask
 from idg.generate.parts import Key, Lazy, PaintJob, Painted
 
 log = logging.getLogger(__name__)
@@ -102,23 +105,40 @@ def sources_fingerprint(sources: Sequence[SourceObject], cfg: CopyPasteConfig) -
 # ------------------------------------------------------------------------------------ painting
 
 
-def paste_object(image: np.ndarray, patch: np.ndarray, box: Box, blend: str, feather: int) -> np.ndarray:
+def paste_margin(blend: str, feather: int, w: int, h: int) -> int:
+    """Background kept around a ``w`` x ``h`` box for its paste: Poisson blending needs the border, colour
+    transfer (``color_*``) the ring it matches; feathering ignores it."""
+    feather = capped_feather(feather, w, h)
+    return max(feather, color_ring(feather, w, h) if blend.startswith("color_") else 0) + 2
+
+
+def paste_object(image: np.ndarray, patch: np.ndarray, box: Box, blend: str, feather: int,
+                 context: Optional[np.ndarray] = None) -> np.ndarray:
     """``patch`` (box-sized) blended into ``image`` inside ``box``; returns a new image, pixels outside the
     box unchanged. The feather is capped at a quarter of the box's shorter side so small objects stay
-    visible."""
+    visible.
+
+    ``context`` (box plus :func:`paste_margin` on each side, at the patch's scale) is the object's own
+    surroundings in its source photo. It is never pasted; ``color_*`` matches it against the scene on the
+    same ring, so the object's source light is moved to the scene's while its contrast with its own
+    surroundings stays. Without it, ``color_*`` matches the object's inner border ring, which recolours the
+    object toward its new background."""
     height, width = image.shape[:2]
+    margin = paste_margin(blend, feather, box.w, box.h)
     feather = capped_feather(feather, box.w, box.h)
-    # A margin of background around the box: Poisson blending needs the border, feathering ignores it.
-    margin = feather + 2
     x0, y0 = max(box.x - margin, 0), max(box.y - margin, 0)
     x1, y1 = min(box.x + box.w + margin, width), min(box.y + box.h + margin, height)
     region = image[y0:y1, x0:x1]
     canvas = region.copy()
+    if context is not None:
+        ox, oy = x0 - (box.x - margin), y0 - (box.y - margin)  # where the region starts in the context
+        canvas[:] = context[oy : oy + (y1 - y0), ox : ox + (x1 - x0)]
     bx, by = box.x - x0, box.y - y0
     canvas[by : by + box.h, bx : bx + box.w] = patch
     mask = shape_mask(y1 - y0, x1 - x0, (bx, by, box.w, box.h), "rect")
     out = image.copy()
-    out[y0:y1, x0:x1] = paste(region, canvas, mask, blend, feather)
+    out[y0:y1, x0:x1] = paste(region, canvas, mask, blend, feather,
+                              color_source="outside" if context is not None else "inside")
     return out
 
 
@@ -168,13 +188,25 @@ class CopyPastePainter:
             crop = crop.resize((width, height), Image.LANCZOS)
         return np.asarray(crop)
 
+    def context(self, source: SourceObject, width: int, height: int, margin: int) -> np.ndarray:
+        """The source object's box with its surroundings, ``margin`` px of them at the box's new scale on
+        each side (the photo's edge replicated where it ends): the reference of ``color_*``."""
+        x, y, w, h = source.box
+        mx, my = math.ceil(margin * w / width), math.ceil(margin * h / height)
+        padded = cv2.copyMakeBorder(self._image(source.image), my, my, mx, mx, cv2.BORDER_REPLICATE)
+        around = padded[y : y + h + 2 * my, x : x + w + 2 * mx]
+        return cv2.resize(around, (width + 2 * margin, height + 2 * margin), interpolation=cv2.INTER_AREA)
+
     def paint(self, images: Dict[int, np.ndarray], jobs: Sequence[PaintJob]) -> Dict[Key, Painted]:
         out = {}
         for job in jobs:
             box = job.box
             source = self.choose(box, job.seed)
             patch = self.cut(source, box.w, box.h)
-            images[job.key[0]] = paste_object(images[job.key[0]], patch, box, self.cfg.blend, self.cfg.feather)
+            context = None
+            if self.cfg.blend.startswith("color_"):
+                context = self.context(source, box.w, box.h, paste_margin(self.cfg.blend, self.cfg.feather, box.w, box.h))
+            images[job.key[0]] = paste_object(images[job.key[0]], patch, box, self.cfg.blend, self.cfg.feather, context)
             out[job.key] = Painted(Box(box.x, box.y, box.w, box.h),
                                    {**source.as_dict(), "blend": self.cfg.blend, "feather": self.cfg.feather})
         return out

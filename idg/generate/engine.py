@@ -172,6 +172,8 @@ class Engine:
         status = out.status if out is not None else "accepted"
         final = list(check.box) if check is not None and check.box is not None else None
         win = out.painted.window if out is not None and out.painted is not None else None
+        seam = out.verdict.seam if out is not None else None
+        pasted = self.cfg.copy_paste if self.cfg.generate.generator == "copy_paste" else None
         return ObjectRecord(
             id=j,
             class_name=self.cfg.class_names[box.cls],
@@ -186,16 +188,19 @@ class Engine:
             attempts=out.attempts if out is not None else 1,
             box_iou=clean_float(check.box_iou) if check is not None else None,
             changed_fraction=clean_float(check.changed_fraction) if check is not None else None,
-            seam_score=clean_float(out.verdict.seam_score) if out is not None else None,
+            seam_edge=clean_float(seam.edge) if seam is not None else None,
+            seam_halo=clean_float(seam.halo) if seam is not None else None,
+            seam_halo_widths={str(w): clean_float(v) for w, v in seam.halo_widths.items()} if seam is not None else None,
             verify_score=clean_float(out.verdict.verify_score) if out is not None else None,
             retry_reasons=list(out.retry_reasons) if out is not None else [],
             generator=self.cfg.generate.generator,
             strength=inp.strength,
             steps=inp.steps,
             guidance=inp.guidance,
-            mask=inp.mask,
-            feather=inp.feather,
-            blend=inp.blend,
+            # how it was pasted: copy-paste objects go in by copy_paste.blend/feather, as a rectangle
+            mask=inp.mask if pasted is None else "rect",
+            feather=inp.feather if pasted is None else pasted.feather,
+            blend=inp.blend if pasted is None else pasted.blend,
             mode=inp.mode,
             sampler=self.cfg.sampler.name,
             source=out.painted.source if out is not None and out.painted is not None else None,

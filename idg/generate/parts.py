@@ -26,6 +26,7 @@ import numpy as np
 
 from idg.core.box import Box
 from idg.data.records import BackgroundRecord
+from idg.generate.seams import Seam
 
 Key = Tuple[int, int]  # (image index, object index in the image's sampled boxes)
 
@@ -91,7 +92,7 @@ class Verdict:
     check: ObjectCheck  # the label box and change measures (the verifier's box when it gives one)
     verify_score: Optional[float] = None
     reject_reason: Optional[str] = None  # None: accepted
-    seam_score: Optional[float] = None  # measured on accepted objects
+    seam: Optional[Seam] = None  # both seam terms, measured on objects that passed the change check and verifier
 
     @property
     def accepted(self) -> bool:

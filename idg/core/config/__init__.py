@@ -6,8 +6,8 @@ logger; ``root``: the whole config, its cross-field checks and :func:`to_config`
 but ``idg.core``. Everything public is re-exported here: ``from idg.core.config import IdgConfig``.
 """
 
-from idg.core.config.generation import (GENERATORS, CopyPasteConfig, GenerateConfig, InpaintConfig, ModelConfig,
-                                        SamplerConfig)
+from idg.core.config.generation import (BLEND_MODES, GENERATORS, CopyPasteConfig, GenerateConfig, InpaintConfig,
+                                        ModelConfig, SamplerConfig)
 from idg.core.config.judging import VERIFIERS, QualityConfig, VerifyConfig
 from idg.core.config.root import REPO_ROOT, IdgConfig, register_configs, to_config
 from idg.core.config.scene import BackgroundConfig, BackgroundPrompt, ClassConfig, DatasetConfig
@@ -15,8 +15,8 @@ from idg.core.config.study import ARMS, DetectorConfig, LoggerConfig, RealConfig
 from idg.core.stages import STAGES
 
 __all__ = [
-    "ARMS", "GENERATORS", "REPO_ROOT", "STAGES", "VERIFIERS", "BackgroundConfig", "BackgroundPrompt", "ClassConfig",
-    "CopyPasteConfig", "DatasetConfig", "DetectorConfig", "GenerateConfig", "IdgConfig", "InpaintConfig",
+    "ARMS", "BLEND_MODES", "GENERATORS", "REPO_ROOT", "STAGES", "VERIFIERS", "BackgroundConfig", "BackgroundPrompt",
+    "ClassConfig", "CopyPasteConfig", "DatasetConfig", "DetectorConfig", "GenerateConfig", "IdgConfig", "InpaintConfig",
     "LoggerConfig", "ModelConfig", "QualityConfig", "RealConfig", "SamplerConfig", "StudyConfig", "VerifyConfig",
     "register_configs", "to_config",
 ]

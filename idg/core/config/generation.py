@@ -10,6 +10,10 @@ from idg.core.config.fields import help_field
 from idg.core.errors import ConfigError
 
 GENERATORS = ("diffusion", "copy_paste")
+# How a painted crop or a real object goes into its box (idg.generate.blend.paste): color_<mode> first moves
+# the patch's colours to fit the surroundings, then pastes with <mode>.
+BLEND_MODES = ("none", "feather", "gaussian", "poisson", "laplacian", "color_feather", "color_laplacian",
+               "color_poisson")
 
 
 @dataclass
@@ -46,7 +50,9 @@ class InpaintConfig:
     mask: str = help_field("mask shape: rect | ellipse", "rect")
     feather: int = help_field("width in pixels of the soft edge where the inpainted crop fades into the image "
                          "(at most a quarter of the box's shorter side)", 8)
-    blend: str = help_field("how the crop is pasted: none (hard) | feather | gaussian | poisson", "feather")
+    blend: str = help_field("how the crop is pasted: none (hard) | feather | gaussian | poisson | laplacian | "
+                       "color_feather | color_laplacian | color_poisson (colour transfer to the surroundings first)",
+                       "feather")
     mode: str = help_field("crop: inpaint a context window at the model's native resolution; full: whole frame (the prototype)", "crop")
     context: float = help_field("crop mode: context window side = context x the box's longer side", 2.0)
     crop_size: Optional[int] = help_field("crop mode: side of the crop fed to the model; null uses model.native_resolution", None)
@@ -68,8 +74,8 @@ class InpaintConfig:
             raise ConfigError(f"inpaint.mask={self.mask!r} must be rect or ellipse")
         if self.feather < 0:
             raise ConfigError(f"inpaint.feather={self.feather} must be >= 0")
-        if self.blend not in ("none", "feather", "gaussian", "poisson"):
-            raise ConfigError(f"inpaint.blend={self.blend!r} must be one of none, feather, gaussian, poisson")
+        if self.blend not in BLEND_MODES:
+            raise ConfigError(f"inpaint.blend={self.blend!r} must be one of {', '.join(BLEND_MODES)}")
         if self.mode not in ("crop", "full"):
             raise ConfigError(f"inpaint.mode={self.mode!r} must be crop or full")
         if self.context < 1.0:
@@ -159,14 +165,16 @@ class GenerateConfig:
 class CopyPasteConfig:
     """The ``copy_paste`` node: how ``generator=copy_paste`` pastes real objects into the sampled boxes."""
 
-    blend: str = help_field("how a real object is pasted: none (hard) | feather | gaussian | poisson", "feather")
+    blend: str = help_field("how a real object is pasted: none (hard) | feather | gaussian | poisson | laplacian | "
+                       "color_feather | color_laplacian | color_poisson (its source's light matched to the scene's)",
+                       "feather")
     feather: int = help_field("soft edge in pixels inside the box (at most a quarter of the box's shorter side)", 8)
     candidates: int = help_field("random real objects of the class drawn per box; the one whose aspect ratio is "
                             "closest to the box's is pasted (1: uniform choice, any stretch)", 4)
 
     def __post_init__(self) -> None:
-        if self.blend not in ("none", "feather", "gaussian", "poisson"):
-            raise ConfigError(f"copy_paste.blend={self.blend!r} must be one of none, feather, gaussian, poisson")
+        if self.blend not in BLEND_MODES:
+            raise ConfigError(f"copy_paste.blend={self.blend!r} must be one of {', '.join(BLEND_MODES)}")
         if self.feather < 0:
             raise ConfigError(f"copy_paste.feather={self.feather} must be >= 0")
         if self.candidates < 1:

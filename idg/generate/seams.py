@@ -1,26 +1,21 @@
-"""Seam measures that see soft halos, and blend modes meant to remove them.
+"""Seam measures: a sharp-edge term and a low-frequency (halo) term, for every pasted object.
 
 The prototype's visible borders were not sharp edges: its mask was a rectangle blurred with a Gaussian
 (sigma 25 px at 768 px), so the painted rectangle came out brighter, hazier or colour-shifted over tens of
-pixels around its edge. :func:`idg.blend.seam_score` compares gradients on a 2 px border band with rings
-beside it, so it sees sharp edges only; a smooth step of the same size has almost no gradient anywhere.
-This module splits the seam into two terms:
+pixels around its edge. A gradient measure on a thin border band sees sharp edges only; a smooth step of
+the same size has almost no gradient anywhere. So the seam has two terms:
 
-- :func:`seam_edge`: the sharp-edge term, the same measure (and the same numbers) as ``seam_score``.
-- :func:`seam_halo`: the low-frequency term, the colour step across the mask border (mean Lab colour of a
-  ring inside the border minus a ring outside it) at several ring widths, divided by the step that the
-  same ring geometry measures on unpainted parts of the image, so that about 1 means "no more step than
-  this image has anywhere".
+- :func:`seam_edge`: the sharp edge, gradient on a 2 px border band over the gradient on rings beside it
+  (idg's original ``seam_score``);
+- :func:`seam_halo`: the colour step across the mask border (mean Lab colour of a ring inside the border
+  minus a ring outside it) at several ring widths, divided by the step the same ring geometry measures on
+  unpainted parts of the image, or, given ``reference`` (the image before the paste, which the judge has),
+  the step of the *change* only: exactly 1 when the paste changed nothing.
 
-and adds blend modes that attack the low-frequency mismatch itself: :func:`laplacian_paste` (multi-band:
-fine detail switches over a few pixels, colour and brightness fade over up to a quarter of the box) and
-:func:`color_transfer_paste` (before pasting, the patch's Lab mean/std matched to the background's on a
-ring outside the border, measured on the patch's own rendering of that ring when it has one, as an
-inpainted crop does, else on its ring inside the border). As in :mod:`idg.blend`, no pixel outside the
-mask is ever changed, so the box stays an honest label.
-
-Everything is a pure function of numpy arrays (uint8 RGB, or grey), so it is tested on real photos with
-known, synthetic defects (``tests/test_seams.py``) and compared in ``benchmarks/blend_seams.py``.
+:func:`measure_seam` gives both as a :class:`Seam` (what the judge records per object); :func:`seam_scores`
+gives them with their parts as a flat dict (what the benchmark prints). The blend modes that remove halos
+are in :mod:`idg.generate.blend`. Everything is a pure function of numpy arrays (uint8 RGB, or grey), tested
+on real photos with known, synthetic defects (``tests/test_seams.py``).
 """
 
 from __future__ import annotations
@@ -32,17 +27,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from idg.blend import paste as _base_paste
-
 # Ring widths of the halo term, in px at a 768 px frame (scaled with the frame's longer side): 4 px sees a
 # step just at the border, 32 px a step spread as wide as the prototype's sigma-25 mask.
 HALO_WIDTHS_768: Tuple[int, ...] = (4, 12, 32)
 REFERENCE_SIDE = 768
 SECTORS = 8  # border sectors (by angle around the box centre); opposite sectors are used in pairs
-
-BASE_BLENDS = ("none", "feather", "gaussian", "poisson")
-EXTRA_BLENDS = ("laplacian", "color_feather", "color_laplacian", "color_poisson")
-BLEND_MODES = BASE_BLENDS + EXTRA_BLENDS
 
 
 # ------------------------------------------------------------------------------------ edge term
@@ -51,8 +40,7 @@ BLEND_MODES = BASE_BLENDS + EXTRA_BLENDS
 def seam_edge(image: np.ndarray, mask: np.ndarray, band: int = 2) -> float:
     """Sharp-edge seam: mean gradient magnitude on the mask's border band over the mean on rings beside it.
 
-    The same measure as :func:`idg.blend.seam_score` (kept here so both seam terms live side by side; the
-    tests check that the numbers are identical). The band is ``band`` px either side of the border; the
+    The band is ``band`` px either side of the border; the
     rings are ``band`` px wide, one inside and one outside, ``band`` px away from it. About 1 means the
     border has no more gradient than its surroundings; a hard paste of foreign content scores well above.
     A smooth step (a halo) has almost no gradient and reads about 1 here: that is :func:`seam_halo`'s job.
@@ -113,7 +101,7 @@ def _rings(mask: np.ndarray, widths: Sequence[int], sectors: int) -> Optional[_R
     """The inner and outer rings of ``mask`` (as if it lay far from the frame) split into angular sectors.
 
     The inner ring is capped at a quarter of the box's shorter side (the same cap as
-    :func:`idg.blend.capped_feather`), so it stays a border zone and does not take in the object at the
+    :func:`idg.generate.blend.capped_feather`), so it stays a border zone and does not take in the object at the
     box's centre; the outer ring has the full width."""
     ys, xs = np.nonzero(mask)
     if len(xs) == 0:
@@ -281,8 +269,11 @@ def seam_halo(
     step about k times this image's typical one.
 
     **Summary** (``Halo.score``): the largest per-width score, since a halo is visible at whichever scale
-    it has. NaN (never an exception) for an empty or tiny mask, a box that fills the frame, or fewer than
-    ``min_shifts`` usable shifted boxes; per-width NaNs are skipped by the summary.
+    it has. NaN (never an exception) for an empty or tiny mask, a box that fills the frame, or, without a
+    reference, fewer than ``min_shifts`` usable shifted boxes; per-width NaNs are skipped by the summary.
+    With a reference, a box too large for ``min_shifts`` shifted copies (a third of the frame or more,
+    common for smoke and fire in CCTV scenes) takes ``floor`` as its scale, which is what most boxes get
+    anyway: the score is then the step of the change in just-noticeable differences.
     """
     widths_768 = list(widths) if widths is not None else list(HALO_WIDTHS_768)
     widths_px = halo_widths(image.shape, widths_768)
@@ -322,10 +313,10 @@ def seam_halo(
                     if len(shifted) >= n_shifts:
                         break
         counts.append(len(shifted))
-        if here is None or len(shifted) < min_shifts:
+        if here is None or (len(shifted) < min_shifts and lab_ref is None):
             scores.append(nan), steps.append(nan), scales.append(nan)
             continue
-        scale = max(float(np.median(shifted)), floor)
+        scale = max(float(np.median(shifted)), floor) if len(shifted) >= min_shifts else floor
         if lab_ref is None:
             step = float(np.linalg.norm(here[0]))
             score = step / scale
@@ -353,192 +344,17 @@ def seam_scores(image: np.ndarray, mask: np.ndarray, reference: Optional[np.ndar
     return out
 
 
-# ------------------------------------------------------------------------------------ blend modes
+@dataclass(frozen=True)
+class Seam:
+    """Both seam terms of one pasted object (NaN where not measurable): what the judge records."""
+
+    edge: float  # seam_edge: ~1 no sharp edge; a hard paste scores well above
+    halo: float  # seam_halo's summary (the largest per-width score); with a reference, exactly 1 = unchanged
+    halo_widths: Dict[int, float]  # per ring width, named at a 768 px frame (4, 12, 32)
 
 
-def _inside_distance(mask: np.ndarray) -> np.ndarray:
-    """Distance (px) of each inside pixel to the nearest outside one; the frame counts as outside only where
-    the mask really ends there (as in :func:`idg.blend.alpha_mask`)."""
-    padded = cv2.copyMakeBorder((mask > 0).astype(np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-    return cv2.distanceTransform(padded, cv2.DIST_L2, 5)[1:-1, 1:-1]
-
-
-def _smoothstep(t: np.ndarray) -> np.ndarray:
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
-def _mask_box(mask: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
-        return None
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-
-
-def laplacian_paste(background: np.ndarray, patch: np.ndarray, mask: np.ndarray, feather: int,
-                    levels: Optional[int] = None) -> np.ndarray:
-    """Multi-band (Laplacian-pyramid) paste of ``patch`` into ``background`` inside ``mask``.
-
-    The difference ``patch - background`` inside the box is split into band-pass layers (a Laplacian
-    pyramid, each layer expanded back to full resolution). Band ``l`` fades in from the mask border over
-    ``feather * 2**l`` px, at most a quarter of the box's shorter side (the label-honesty cap of
-    :func:`idg.blend.capped_feather`); the coarsest (low-pass) layer always uses that cap. So fine detail
-    stays crisp up to ``feather`` px from the border, while brightness and colour — what a halo is made of
-    — change over the widest ramp the box allows instead of a ``feather``-wide step. Every layer's weight is
-    0 on and outside the border, so no pixel outside the mask changes.
-    """
-    if background.shape != patch.shape or mask.shape != background.shape[:2]:
-        raise ValueError("background, patch and mask must have the same size")
-    box = _mask_box(mask)
-    if box is None:
-        return background.copy()
-    x0, y0, x1, y1 = box
-    bg = background[y0:y1, x0:x1].astype(np.float32)
-    diff = patch[y0:y1, x0:x1].astype(np.float32) - bg
-    m = mask[y0:y1, x0:x1] > 0
-    dist = _inside_distance(mask)[y0:y1, x0:x1]
-    cap = max(1, min(x1 - x0, y1 - y0) // 4)
-    base = max(1, min(int(feather), cap))
-    if levels is None:
-        levels = 1 + max(0, int(math.ceil(math.log2(cap / base)))) if cap > base else 1
-    levels = max(1, min(int(levels), int(math.log2(max(min(x1 - x0, y1 - y0), 2)))))
-    if diff.ndim == 2:
-        diff = diff[..., None]
-    size = (diff.shape[1], diff.shape[0])
-    # Gaussian pyramid of the difference, each level expanded back to full size.
-    gauss = [diff]
-    for _ in range(levels):
-        gauss.append(_pyr_down(gauss[-1]))
-    full = [diff] + [_expand_to(g, size) for g in gauss[1:]]
-    out = np.zeros_like(diff)
-    for lvl in range(levels + 1):
-        layer = full[lvl] - full[lvl + 1] if lvl < levels else full[lvl]  # band-pass, then the low-pass rest
-        width = cap if lvl == levels else min(cap, base * (2 ** lvl))
-        weight = _smoothstep(dist / float(width)) * m
-        out += weight[..., None] * layer
-    blended = np.clip(np.rint(bg.reshape(out.shape) + out), 0, 255).astype(background.dtype).reshape(bg.shape)
-    result = background.copy()
-    region = result[y0:y1, x0:x1]  # a view: writes go into result
-    region[m] = blended[m]
-    return result
-
-
-def _pyr_down(img: np.ndarray) -> np.ndarray:
-    out = cv2.pyrDown(img, borderType=cv2.BORDER_REFLECT101)
-    return out.reshape(out.shape[0], out.shape[1], -1)
-
-
-def _expand_to(img: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
-    """``img`` brought back to ``size`` (w, h) by repeated pyrUp, the last step resized to fit exactly."""
-    cur = img
-    while cur.shape[1] * 2 <= size[0] and cur.shape[0] * 2 <= size[1]:
-        cur = cv2.pyrUp(cur, borderType=cv2.BORDER_REFLECT101)
-        cur = cur.reshape(cur.shape[0], cur.shape[1], -1)
-    if (cur.shape[1], cur.shape[0]) != size:
-        cur = cv2.resize(cur, size, interpolation=cv2.INTER_LINEAR)
-        cur = cur.reshape(size[1], size[0], -1)
-    return cur
-
-
-def ring_stats(lab: np.ndarray, sel: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation of ``lab`` over the boolean selection ``sel``."""
-    px = lab[sel].reshape(-1, lab.shape[2])
-    return px.mean(axis=0), px.std(axis=0)
-
-
-def color_transfer(background: np.ndarray, patch: np.ndarray, mask: np.ndarray, ring: int,
-                   source: str = "auto", match_std: bool = True, max_gain: float = 2.0) -> np.ndarray:
-    """``patch`` with its colours moved to fit the background around ``mask`` (Reinhard-style: per Lab
-    channel ``(p - mean_src) * gain + mean_bg`` with ``gain = std_bg / std_src`` clipped to
-    ``[1/max_gain, max_gain]``, or 1 without ``match_std``), one affine map for the whole patch.
-
-    Why: a painted crop whose tone drifted (brighter, hazier, tinted: the diffusion model's or the other
-    photo's light) keeps that drift right up to the border, where any alpha blend turns it into a halo.
-    Correcting the whole patch with one affine map per channel removes the drift but keeps the object's
-    own contrast and detail.
-
-    ``mean_bg, std_bg`` are the background's on the ring ``ring`` px wide just outside the mask. What they
-    are matched against (``source``):
-
-    - ``"outside"``: the patch's own pixels on that same ring. An inpainted crop (idg pastes the whole
-      context window) has its own rendering of the surroundings there, so this compares identical content
-      and measures the drift itself, whatever object was painted inside.
-    - ``"inside"``: the patch's ring just inside the mask, the only choice when the patch has nothing of
-      its own outside the mask (a copy-paste canvas). It also pulls the box's real difference from its
-      surroundings toward zero, so a pasted object is recoloured toward its new background.
-    - ``"auto"``: ``outside`` where the patch differs from the background on the outer ring (mean absolute
-      difference over 0.5), else ``inside``.
-
-    Pixels outside ``mask`` are returned as in ``patch`` (they are never pasted). The patch is returned
-    unchanged when a ring is too small to measure (fewer than 4 pixels)."""
-    if source not in ("auto", "inside", "outside"):
-        raise ValueError(f"source={source!r} must be auto, inside or outside")
-    box = _mask_box(mask)
-    if box is None:
-        return patch.copy()
-    # Everything happens on the box grown by the ring (the rest of the window is never read or written).
-    H, W = mask.shape[:2]
-    x0, y0 = max(box[0] - ring - 1, 0), max(box[1] - ring - 1, 0)
-    x1, y1 = min(box[2] + ring + 1, W), min(box[3] + ring + 1, H)
-    m = mask[y0:y1, x0:x1] > 0
-    bg, pt = background[y0:y1, x0:x1], patch[y0:y1, x0:x1]
-    outside = cv2.distanceTransform((~m).astype(np.uint8), cv2.DIST_L2, 5)
-    ring_out = (~m) & (outside <= ring)
-    if source == "auto":
-        own = ring_out.any() and np.abs(pt[ring_out].astype(np.float32) - bg[ring_out]).mean() > 0.5
-        source = "outside" if own else "inside"
-    if source == "outside":
-        ring_src = ring_out
-    else:
-        ring_src = m & (_inside_distance(mask)[y0:y1, x0:x1] <= ring)
-    if ring_src.sum() < 4 or ring_out.sum() < 4:
-        return patch.copy()
-    lab_p = to_lab(pt)
-    mu_o, sd_o = ring_stats(to_lab(bg), ring_out)
-    mu_i, sd_i = ring_stats(lab_p, ring_src)
-    gain = np.clip(sd_o / np.maximum(sd_i, 1e-3), 1.0 / max_gain, max_gain) if match_std else np.ones_like(mu_o)
-    moved = (lab_p - mu_i) * gain.astype(np.float32) + mu_o.astype(np.float32)
-    moved[..., 0] = np.clip(moved[..., 0], 0.0, 100.0)
-    if moved.shape[2] == 1:  # grey: L alone
-        rgb = (moved[..., 0] / 100.0).reshape(pt.shape)
-    else:
-        rgb = cv2.cvtColor(moved.astype(np.float32), cv2.COLOR_Lab2RGB)
-    out = patch.copy()
-    region = out[y0:y1, x0:x1]  # a view: writes go into out
-    region[m] = np.clip(np.rint(rgb[m] * 255.0), 0, 255).astype(patch.dtype)
-    return out
-
-
-def color_transfer_paste(background: np.ndarray, patch: np.ndarray, mask: np.ndarray, blend: str = "feather",
-                         feather: int = 8, ring: Optional[int] = None, source: str = "auto") -> np.ndarray:
-    """:func:`color_transfer` of ``patch`` to its surroundings, then :func:`paste_blend` with ``blend``.
-
-    ``ring`` (px) defaults to ``max(4, 2 * feather)`` capped at a quarter of the box's shorter side: wide
-    enough to average texture, narrow enough to sample the border zone rather than the object at the box's
-    centre."""
-    box = _mask_box(mask)
-    if box is None:
-        return background.copy()
-    cap = max(1, min(box[2] - box[0], box[3] - box[1]) // 4)
-    width = ring if ring is not None else min(max(4, 2 * int(feather)), cap)
-    return paste_blend(background, color_transfer(background, patch, mask, width, source), mask, blend, feather)
-
-
-def paste_blend(background: np.ndarray, patch: np.ndarray, mask: np.ndarray, blend: str, feather: int) -> np.ndarray:
-    """:func:`idg.blend.paste` with the extra modes: ``laplacian``, and ``color_<mode>`` (colour transfer
-    to the surroundings, then ``<mode>``: ``color_feather``, ``color_laplacian``, ``color_poisson``...).
-    Pixels outside ``mask`` are never changed. ``poisson`` on a mask under 3 px wide or high (where
-    OpenCV's seamlessClone raises) pastes it hard instead."""
-    if blend.startswith("color_"):
-        return color_transfer_paste(background, patch, mask, blend[len("color_"):], feather)
-    if blend == "laplacian":
-        return laplacian_paste(background, patch, mask, feather)
-    if blend == "poisson":
-        box = _mask_box(mask)
-        # OpenCV's seamlessClone fails on a mask less than 3 px wide or high; a sliver that thin has no
-        # interior to solve for, so it is pasted as it is.
-        if box is not None and min(box[2] - box[0], box[3] - box[1]) < 3:
-            return _base_paste(background, patch, mask, "none", feather)
-    if blend in BASE_BLENDS:
-        return _base_paste(background, patch, mask, blend, feather)
-    raise ValueError(f"unknown blend mode {blend!r}; one of {', '.join(BLEND_MODES)}")
+def measure_seam(image: np.ndarray, mask: np.ndarray, reference: Optional[np.ndarray] = None) -> Seam:
+    """:func:`seam_edge` and :func:`seam_halo` of the object pasted into ``mask`` (``reference``: the image
+    before the paste, for the reference-based halo term)."""
+    halo = seam_halo(image, mask, reference=reference)
+    return Seam(seam_edge(image, mask), halo.score, halo.by_width())
