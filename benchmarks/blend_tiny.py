@@ -168,7 +168,7 @@ def run_mode(generator: str, blend: str, args, tmp: Path, model: Path, pipes, so
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=12)
-    ap.add_argument("--resolution", type=int, default=256)
+    ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--modes", nargs="+", default=list(BLEND_MODES))
     ap.add_argument("--generators", nargs="+", default=["diffusion", "copy_paste"])
     ap.add_argument("--no-write", action="store_true", help="print only; do not write results/blend_tiny.json")

@@ -52,7 +52,7 @@ class InpaintConfig:
                          "(at most a quarter of the box's shorter side)", 8)
     blend: str = help_field("how the crop is pasted: none (hard) | feather | gaussian | poisson | laplacian | "
                        "color_feather | color_laplacian | color_poisson (colour transfer to the surroundings first)",
-                       "feather")
+                       "color_laplacian")
     mode: str = help_field("crop: inpaint a context window at the model's native resolution; full: whole frame (the prototype)", "crop")
     context: float = help_field("crop mode: context window side = context x the box's longer side", 2.0)
     crop_size: Optional[int] = help_field("crop mode: side of the crop fed to the model; null uses model.native_resolution", None)
@@ -167,7 +167,7 @@ class CopyPasteConfig:
 
     blend: str = help_field("how a real object is pasted: none (hard) | feather | gaussian | poisson | laplacian | "
                        "color_feather | color_laplacian | color_poisson (its source's light matched to the scene's)",
-                       "feather")
+                       "laplacian")
     feather: int = help_field("soft edge in pixels inside the box (at most a quarter of the box's shorter side)", 8)
     candidates: int = help_field("random real objects of the class drawn per box; the one whose aspect ratio is "
                             "closest to the box's is pasted (1: uniform choice, any stretch)", 4)
