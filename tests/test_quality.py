@@ -286,6 +286,37 @@ def test_a_seam_that_stays_over_the_limit_rejects_the_object(tmp_path):
         assert o["reject_reason"].startswith("seam_halo ") and o["seam_halo"] > 2.0  # measured, so users see why
 
 
+@pytest.mark.parametrize("limit", [None, 2.0])
+def test_the_shortcut_set_is_painted_and_seam_checked_like_the_training_images(tmp_path, limit):
+    """The null-prompt set goes through the run's own painter and, with a seam limit, is repainted where
+    the first attempt left a halo, as a training object would be; each box's seam terms are recorded."""
+    import json
+
+    from idg.generate.shortcut import generate_shortcut
+
+    cfg = fake_config(tmp_path, "quality.shortcut_images=3", *([f"quality.max_seam_halo={limit}"] if limit else []))
+    first = {derive_seed(cfg.generate.seed, "shortcut-object", k, j) for k in range(3) for j in range(4)}
+
+    def paint(images, jobs):  # a box tinted on the first attempt of a null-prompt object, else nothing
+        for job in jobs:
+            if job.seed in first:
+                b, img = job.box, images[job.key[0]].copy()
+                img[b.y : b.y + b.h, b.x : b.x + b.w] = np.clip(img[b.y : b.y + b.h, b.x : b.x + b.w].astype(int) + 60, 0, 255)
+                images[job.key[0]] = img
+        return {}
+
+    result = run_fake(cfg, tmp_path / "run", painter=lambda _pipes: SimpleNamespace(paint=paint, needs_model=False))
+    engine = result.engine
+    out = generate_shortcut(cfg, tmp_path / "run", engine.source, engine.painter, engine.judge)
+    seams = [s for e in json.loads((out / "shortcut.json").read_text())["images"] for s in e["seams"]]
+    assert seams
+    for s in seams:
+        if limit:  # repainted: the second attempt painted nothing, so nothing changed at all
+            assert s["attempts"] == 2 and s["seam_halo"] == 1.0, s
+        else:
+            assert s["attempts"] == 1 and s["seam_halo"] > 2.0, s
+
+
 def test_seam_limits_are_checked():
     with pytest.raises(ConfigError, match="max_seam_halo"):
         QualityConfig(max_seam_halo=0.9)
