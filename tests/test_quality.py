@@ -286,15 +286,17 @@ def test_a_seam_that_stays_over_the_limit_rejects_the_object(tmp_path):
         assert o["reject_reason"].startswith("seam_halo ") and o["seam_halo"] > 2.0  # measured, so users see why
 
 
-@pytest.mark.parametrize("limit", [None, 2.0])
-def test_the_shortcut_set_is_painted_and_seam_checked_like_the_training_images(tmp_path, limit):
+@pytest.mark.parametrize("limit,attempts", [(None, 3), (2.0, 3), (2.0, 1)])
+def test_the_shortcut_set_is_painted_and_seam_checked_like_the_training_images(tmp_path, limit, attempts):
     """The null-prompt set goes through the run's own painter and, with a seam limit, is repainted where
-    the first attempt left a halo, as a training object would be; each box's seam terms are recorded."""
+    the first attempt left a halo, or left out after the last attempt, as a training object would be; each
+    box's seam terms are recorded."""
     import json
 
     from idg.generate.shortcut import generate_shortcut
 
-    cfg = fake_config(tmp_path, "quality.shortcut_images=3", *([f"quality.max_seam_halo={limit}"] if limit else []))
+    cfg = fake_config(tmp_path, "quality.shortcut_images=3", f"quality.max_attempts={attempts}",
+                      *([f"quality.max_seam_halo={limit}"] if limit else []))
     first = {derive_seed(cfg.generate.seed, "shortcut-object", k, j) for k in range(3) for j in range(4)}
 
     def paint(images, jobs):  # a box tinted on the first attempt of a null-prompt object, else nothing
@@ -308,8 +310,14 @@ def test_the_shortcut_set_is_painted_and_seam_checked_like_the_training_images(t
     result = run_fake(cfg, tmp_path / "run", painter=lambda _pipes: SimpleNamespace(paint=paint, needs_model=False))
     engine = result.engine
     out = generate_shortcut(cfg, tmp_path / "run", engine.source, engine.painter, engine.judge)
-    seams = [s for e in json.loads((out / "shortcut.json").read_text())["images"] for s in e["seams"]]
-    assert seams
+    entries = json.loads((out / "shortcut.json").read_text())["images"]
+    seams = [s for e in entries for s in e["seams"]]
+    rejected = [r for e in entries for r in e["rejected"]]
+    if limit and attempts == 1:  # no retry left: every box is undone and left out, as in training
+        assert not seams and rejected and all(r["status"] == "rejected" and r["seam_halo"] > 2.0 for r in rejected)
+        assert all((out / "labels" / f"{k:06d}.txt").read_text() == "" for k in range(3))
+        return
+    assert seams and not rejected
     for s in seams:
         if limit:  # repainted: the second attempt painted nothing, so nothing changed at all
             assert s["attempts"] == 2 and s["seam_halo"] == 1.0, s

@@ -83,12 +83,15 @@ def generate_shortcut(cfg: IdgConfig, run_dir: str | Path, source: PromptBackgro
             seams.update(paint_null(images, boxes, round_keys[start : start + bs], painter, judge, seed))
     entries = []
     for k in range(n):
-        objects = [{"class_id": b.cls, "box": [b.x, b.y, b.w, b.h]} for b in boxes[k]]
+        # A box whose seam stayed over the limit was undone, as a rejected training object is: not a box.
+        kept = [j for j in range(len(boxes[k])) if seams[(k, j)]["status"] == "accepted"]
+        objects = [{"class_id": boxes[k][j].cls, "box": boxes[k][j].as_list()} for j in kept]
         atomic_save_image(out / "images" / f"{k:06d}.png", Image.fromarray(images[k]), "png")
         atomic_write_text(out / "labels" / f"{k:06d}.txt", yolo_lines(objects, res, res))
         entries.append({"image": f"images/{k:06d}.png", "boxes": [o["box"] for o in objects],
-                        "class_ids": [o["class_id"] for o in objects],
-                        "seams": [seams[(k, j)] for j in range(len(objects))]})
+                        "class_ids": [o["class_id"] for o in objects], "seams": [seams[(k, j)] for j in kept],
+                        "rejected": [{"box": boxes[k][j].as_list(), **seams[(k, j)]}
+                                     for j in range(len(boxes[k])) if j not in kept]})
     atomic_write_json(info, {"key": key, "prompt": NULL_PROMPT, "images": entries, "width": res, "height": res})
     log.info("shortcut set: %d null-prompt images with %d boxes in %s", n, sum(len(e["boxes"]) for e in entries), out)
     return out
@@ -97,8 +100,8 @@ def generate_shortcut(cfg: IdgConfig, run_dir: str | Path, source: PromptBackgro
 def paint_null(images: Dict[int, np.ndarray], boxes: Dict[int, list], keys: List[Key], painter: ObjectPainter,
                judge: ObjectJudge, seed: int) -> Dict[Key, dict]:
     """Paint the null prompt into ``keys`` (one batch of a round), repainting an object whose seam fails
-    the judge's seam limits with the next attempt's seed, as the training objects are; returns each
-    object's seam terms and attempts."""
+    the judge's seam limits with the next attempt's seed and undoing it after the last attempt, as the
+    training objects are; returns each object's seam terms, attempts and status."""
     attempt = {k: 0 for k in keys}
     done: Dict[Key, dict] = {}
     pending = list(keys)
@@ -111,11 +114,13 @@ def paint_null(images: Dict[int, np.ndarray], boxes: Dict[int, list], keys: List
         for job in jobs:
             k = job.key
             seam, reason = judge.seam(before[k[0]], images[k[0]], job)
-            if reason is not None and judge.retries_left(attempt[k]):
+            if reason is not None:
                 images[k[0]] = before[k[0]]
-                attempt[k] += 1
-                retry.append(k)
-                continue
-            done[k] = {"seam_edge": clean_float(seam.edge), "seam_halo": clean_float(seam.halo), "attempts": attempt[k] + 1}
+                if judge.retries_left(attempt[k]):
+                    attempt[k] += 1
+                    retry.append(k)
+                    continue
+            done[k] = {"seam_edge": clean_float(seam.edge), "seam_halo": clean_float(seam.halo),
+                       "attempts": attempt[k] + 1, "status": "accepted" if reason is None else "rejected"}
         pending = retry
     return done
