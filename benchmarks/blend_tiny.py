@@ -70,35 +70,29 @@ class ReusedInpaints:
     blend). Only the time of the calls really made is kept, per object."""
 
     def __init__(self, pipes):
-        self._pipes, self._memo, self._seeds = pipes, {}, None
+        self._pipes, self._memo = pipes, {}
         self.seconds, self.objects, self.reused = 0.0, 0, 0
 
     def __getattr__(self, name):
         return getattr(self._pipes, name)
 
-    def generators(self, seeds):
-        self._seeds = list(seeds)  # the painter asks for its generators right before its inpaint call
-        return self._pipes.generators(seeds)
-
-    def inpaint(self, **kw):
+    def inpaint(self, prompts, seeds, *, images, masks, **kw):
         import hashlib
 
         import numpy as np
 
-        h = hashlib.blake2b(repr((self._seeds, kw.get("strength"), kw.get("num_inference_steps"))).encode())
-        for im in list(kw["image"]) + list(kw["mask_image"]):
+        h = hashlib.blake2b(repr((list(prompts), list(seeds), sorted(kw.items()))).encode())
+        for im in list(images) + list(masks):
             h.update(np.asarray(im).tobytes())
-        for name in sorted(k for k in kw if k.endswith("embeds")):
-            h.update(kw[name].detach().cpu().numpy().tobytes())
         key = h.hexdigest()
         if key in self._memo:
-            self.reused += len(kw["image"])
-            return self._memo[key]
+            self.reused += len(images)
+            return self._memo[key].copy()
         t = time.perf_counter()
-        out = self._pipes.inpaint(**kw)
+        out = self._pipes.inpaint(prompts, seeds, images=images, masks=masks, **kw)
         self.seconds += time.perf_counter() - t
-        self.objects += len(kw["image"])
-        self._memo[key] = out
+        self.objects += len(images)
+        self._memo[key] = out.copy()
         return out
 
 
