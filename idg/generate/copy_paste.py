@@ -7,30 +7,28 @@ the box and pasted with a feathered edge (:mod:`idg.generate.blend`). The label 
 
 Objects come only from the real train subset of the study's current fraction and seed (never from val,
 never from images the real arms of that fraction do not see), so the set depends on (fraction, seed): the
-study generates one set per pair, into ``<run dir>/copy_paste/f<fraction>_s<seed>/dataset``, and trains the
-synthetic arms of that pair on it. ``sources.json`` beside each set lists every real object it may use.
+study generates one set per pair (:mod:`idg.generate.sets`), into
+``<run dir>/copy_paste/f<fraction>_s<seed>/dataset``, and trains the synthetic arms of that pair on it.
+``sources.json`` beside each set lists every real object it may use. Backgrounds may come from any source
+(prompts, photos, the real subset's empty frames).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import shutil
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
 
-from idg.core.atomic import atomic_write_json
 from idg.core.box import Box
 from idg.core.config import CopyPasteConfig, IdgConfig
 from idg.core.errors import DataError
 from idg.core.hashing import content_hash
-from idg.core.keyed import reuse_or_refuse
-from idg.core.layout import RunLayout
 from idg.core.seeds import rng_for
 from idg.data.real import RealDataset
 from idg.data.subsets import PreparedReal
@@ -184,57 +182,3 @@ def copy_paste_painter(cfg: IdgConfig, sources: Sequence[SourceObject]) -> Calla
     """The engine's painter factory (``painter_factory`` of :func:`idg.generate.engine.run_generation`); the
     diffusion model then loads only for missing backgrounds."""
     return lambda _pipes: CopyPastePainter(sources, cfg.copy_paste)
-
-
-# ------------------------------------------------------------------------------------ sets
-
-
-def generate_copy_paste_set(cfg: IdgConfig, real: PreparedReal, fraction: float, seed: int, run_dir: str | Path,
-                            pipes_factory: Optional[Callable] = None):
-    """Generate (or finish) the copy-paste set of ``(fraction, seed)``; returns its GenerationResult.
-
-    Raises RunDirError when the folder holds a set made from other objects or settings and ``overwrite``
-    is off.
-    """
-    from idg.generate.engine import run_generation
-
-    out = RunLayout(Path(run_dir)).copy_paste_set(fraction, seed)
-    sources = collect_sources(real, fraction, seed)
-    missing = sorted(set(range(len(real.names))) - {s.cls for s in sources})
-    if missing:
-        names = ", ".join(real.names[c] for c in missing)
-        raise DataError(f"copy_paste: the real train subset at fraction {fraction:g}, seed {seed} has no object of {names}")
-    fingerprint = sources_fingerprint(sources, cfg.copy_paste)
-    if out.sources.is_file() and reuse_or_refuse(out.sources, fingerprint, field="fingerprint", overwrite=cfg.overwrite,
-                                                 differs="was made from other real objects or copy_paste settings",
-                                                 redo="replace it", name=out.root) is None:
-        log.warning("overwrite=true: deleting %s", out.dataset_dir)
-        shutil.rmtree(out.dataset_dir, ignore_errors=True)
-    atomic_write_json(out.sources, {
-        "fingerprint": fingerprint,
-        "fraction": fraction,
-        "seed": seed,
-        "copy_paste": asdict(cfg.copy_paste),
-        "objects_per_class": {n: sum(s.cls == c for s in sources) for c, n in enumerate(real.names)},
-        "sources": [s.as_dict() for s in sources],
-    })
-    log.info("copy_paste f=%g s=%d: %d real objects from %d train images", fraction, seed, len(sources),
-             len({s.image for s in sources}))
-    return run_generation(cfg, out.root, pipes_factory=pipes_factory, painter_factory=copy_paste_painter(cfg, sources))
-
-
-def generate_copy_paste_sets(cfg: IdgConfig, real: PreparedReal, run_dir: str | Path) -> list:
-    """One copy-paste set per (fraction, seed) of the study. The diffusion model loads at most once, and
-    only when a background is missing from the cache (all sets share the same backgrounds)."""
-    from idg.models.diffusion import load_pipelines
-
-    loaded: list = []
-
-    def pipes_factory():
-        if not loaded:
-            loaded.append(load_pipelines(cfg.model, offline=cfg.offline,
-                                         batch_invariant=str(cfg.generate.batch_invariant).lower(), progress=False))
-        return loaded[0]
-
-    return [generate_copy_paste_set(cfg, real, fraction, seed, run_dir, pipes_factory)
-            for seed in cfg.study.seeds for fraction in cfg.study.fractions]

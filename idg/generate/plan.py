@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import Any, List, Set, Tuple
+from typing import Any, List, Optional, Sequence, Set, Tuple
 
-from idg.core.box import Box
+from idg.core.box import Box, box_iou
 from idg.core.config import IdgConfig
 from idg.core.errors import ConfigError
 from idg.core.hashing import content_hash
@@ -39,8 +39,10 @@ def fingerprint_config(cfg: IdgConfig) -> dict:
     }
 
 
-def fingerprint(cfg: IdgConfig) -> str:
-    return content_hash(fingerprint_config(cfg))
+def fingerprint(cfg: IdgConfig, extra: Optional[dict] = None) -> str:
+    """The config's fingerprint; ``extra`` (content hashes of the photos and of a fitted prior a set is made
+    from) joins it only when given, so sets without such inputs keep their fingerprints."""
+    return content_hash({**fingerprint_config(cfg), "inputs": extra} if extra else fingerprint_config(cfg))
 
 
 def val_indices(n: int, fraction: float, seed: int) -> Set[int]:
@@ -57,9 +59,20 @@ def shard_indices(n: int, batch_size: int, num_shards: int, shard: int) -> List[
     return [i for i in range(n) if (i // batch_size) % num_shards == shard]
 
 
-def plan_boxes(cfg: IdgConfig, index: int) -> Tuple[List[Box], int]:
+def plan_boxes(cfg: IdgConfig, index: int, prior=None, avoid: Sequence[Box] = ()) -> Tuple[List[Box], int]:
+    """Image ``index``'s boxes and how many could not be placed; ``prior`` is the fitted layout of
+    ``sampler=real_prior``, ``avoid`` the real objects a ``real_train`` background already holds."""
     rng = rng_for(cfg.generate.seed, "boxes", index)
-    return sample_boxes(cfg.sampler, class_ranges(cfg), cfg.generate.resolution, cfg.generate.resolution, rng)
+    side = cfg.generate.resolution
+    if cfg.sampler.name == "real_prior":
+        from idg.generate.prior import sample_prior
+
+        return sample_prior(prior, rng, side, side, cfg.sampler, avoid)
+    boxes, dropped = sample_boxes(cfg.sampler, class_ranges(cfg), side, side, rng)
+    if avoid:  # real_train with a range sampler: a new box never covers a real object
+        kept = [b for b in boxes if all(box_iou(b, a) == 0 for a in avoid)]
+        return kept, dropped + len(boxes) - len(kept)
+    return boxes, dropped
 
 
 def background_plan(prompts: List[Any], num_images: int | None) -> List[int]:

@@ -10,12 +10,13 @@ from idg.core.config.generation import (GENERATORS, CopyPasteConfig, GenerateCon
                                         SamplerConfig)
 from idg.core.config.judging import VERIFIERS, QualityConfig, VerifyConfig
 from idg.core.config.root import REPO_ROOT, IdgConfig, register_configs, to_config
-from idg.core.config.scene import BackgroundConfig, BackgroundPrompt, ClassConfig, DatasetConfig
+from idg.core.config.scene import (PHOTO_SOURCES, BackgroundConfig, BackgroundPrompt, BackgroundShare, ClassConfig,
+                                   DatasetConfig, RealClassesConfig)
 from idg.core.config.study import ARMS, DetectorConfig, LoggerConfig, RealConfig, StudyConfig
 from idg.core.stages import STAGES
 
 __all__ = [
-    "ARMS", "GENERATORS", "REPO_ROOT", "STAGES", "VERIFIERS", "BackgroundConfig", "BackgroundPrompt", "ClassConfig",
+    "ARMS", "GENERATORS", "PHOTO_SOURCES", "BackgroundShare", "RealClassesConfig", "REPO_ROOT", "STAGES", "VERIFIERS", "BackgroundConfig", "BackgroundPrompt", "ClassConfig",
     "CopyPasteConfig", "DatasetConfig", "DetectorConfig", "GenerateConfig", "IdgConfig", "InpaintConfig",
     "LoggerConfig", "ModelConfig", "QualityConfig", "RealConfig", "SamplerConfig", "StudyConfig", "VerifyConfig",
     "register_configs", "to_config",

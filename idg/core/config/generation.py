@@ -10,21 +10,28 @@ from idg.core.config.fields import help_field
 from idg.core.errors import ConfigError
 
 GENERATORS = ("diffusion", "copy_paste")
+SAMPLERS = ("random", "grid", "non_overlap", "real_prior")
 
 
 @dataclass
 class SamplerConfig:
     """The ``sampler`` group: where boxes go."""
 
-    name: str = help_field("random | grid | non_overlap", "random")
+    name: str = help_field("random | grid | non_overlap | real_prior (fitted to the real train subset's labels)", "random")
     jitter: float = help_field("grid: how far a box may move inside its cell, 0 (centred) .. 1 (anywhere in the cell)", 1.0)
     max_iou: float = help_field("non_overlap: largest IoU allowed between two boxes of an image", 0.0)
     min_gap: int = help_field("non_overlap: pixels kept free between boxes", 0)
-    max_tries: int = help_field("non_overlap/random: placement attempts per box before the image is declared full", 200)
+    max_tries: int = help_field("non_overlap/random/real_prior: placement attempts per box before the image is declared full", 200)
+    bandwidth: float = help_field("real_prior: jitter of a sampled box around the real one it is drawn from: sizes by a "
+                             "log-normal factor of this sigma, centres by a normal of half of it (image fractions)", 0.1)
+    avoid_overlap: bool = help_field("real_prior: keep sampled boxes apart by max_iou / min_gap (as non_overlap); "
+                                "boxes never overlap the real objects of a real_train background", False)
 
     def __post_init__(self) -> None:
-        if self.name not in ("random", "grid", "non_overlap"):
-            raise ConfigError(f"sampler.name={self.name!r} must be one of random, grid, non_overlap")
+        if self.name not in SAMPLERS:
+            raise ConfigError(f"sampler.name={self.name!r} must be one of {', '.join(SAMPLERS)}")
+        if not 0.0 <= self.bandwidth <= 2.0:
+            raise ConfigError(f"sampler.bandwidth={self.bandwidth} must be in [0, 2]")
         if not 0.0 <= self.jitter <= 1.0:
             raise ConfigError(f"sampler.jitter={self.jitter} must be in [0, 1]")
         if not 0.0 <= self.max_iou < 1.0:

@@ -32,6 +32,10 @@ class QualityConfig:
     min_std: float = help_field("a background whose pixel standard deviation is below this is 'constant' (0..255)", 2.0)
     phash_distance: int = help_field("a background within this Hamming distance (64-bit pHash) of an earlier one is a "
                                 "near-duplicate; -1 switches the check off", 4)
+    duplicates: str = help_field("near-duplicate backgrounds: keep (used, flagged and counted) | drop | regenerate "
+                            "(both keep them out: a generated background is drawn again with a new seed, a photo "
+                            "source leaves near-duplicate photos out of its pool) | auto: regenerate for prompt "
+                            "backgrounds, keep for photos (real video frames are often near-duplicates)", "auto")
     shortcut_images: int = help_field("held-out images with null-prompt inpaints, to test detectors for seam shortcuts; 0: off", 4)
     shortcut_conf: float = help_field("confidence at which a detection on a null-prompt box counts as a (false) fire", 0.25)
 
@@ -50,8 +54,17 @@ class QualityConfig:
                 raise ConfigError(f"quality.{key} must be in [0, 255] (got {getattr(self, key)})")
         if not -1 <= self.phash_distance <= 64:
             raise ConfigError(f"quality.phash_distance must be in [-1, 64] (got {self.phash_distance})")
+        if self.duplicates not in ("auto", "keep", "drop", "regenerate"):
+            raise ConfigError(f"quality.duplicates={self.duplicates!r} must be auto, keep, drop or regenerate")
         if self.shortcut_images < 0:
             raise ConfigError(f"quality.shortcut_images must be >= 0 (got {self.shortcut_images})")
+
+
+    def duplicate_policy(self, photo: bool) -> str:
+        """keep | drop | regenerate for a photo source (``photo``) or prompt backgrounds."""
+        if self.duplicates == "auto":
+            return "keep" if photo else "regenerate"
+        return self.duplicates
 
 
 @dataclass

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from idg.core.config.fields import check_prompt, check_range, help_field, whole_pixels
 from idg.core.config.generation import CopyPasteConfig, GenerateConfig, InpaintConfig, ModelConfig, SamplerConfig
 from idg.core.config.judging import QualityConfig, VerifyConfig
-from idg.core.config.scene import BackgroundConfig, ClassConfig, DatasetConfig
+from idg.core.config.scene import BackgroundConfig, ClassConfig, DatasetConfig, RealClassesConfig
 from idg.core.config.study import DetectorConfig, LoggerConfig, RealConfig, StudyConfig
 from idg.core.errors import ConfigError
 from idg.core.stages import STAGES, stages_needing_real
@@ -32,6 +32,7 @@ class IdgConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     classes: Dict[str, ClassConfig] = field(default_factory=dict)
+    real_classes: RealClassesConfig = field(default_factory=RealClassesConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     inpaint: InpaintConfig = field(default_factory=InpaintConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -71,7 +72,7 @@ class IdgConfig:
             )
         self.validate_classes()
         self.validate_backgrounds()
-        needing = stages_needing_real(self) if self.real.data is None else ()
+        needing = stages_needing_real(self) if not self.real.given else ()
         if "generate" in needing:
             raise ConfigError(
                 "generator=copy_paste cuts its objects from the real train split, but real.data is not set: pass "
@@ -84,8 +85,11 @@ class IdgConfig:
             )
 
     def validate_backgrounds(self) -> None:
+        if "prompts" not in self.background.sources:
+            return
         if not self.background.prompts:
-            raise ConfigError("background.prompts is empty: give at least one background prompt")
+            raise ConfigError("background.prompts is empty: give at least one background prompt (or a photo source: "
+                              "background=images|real_empty|real_train)")
         for i, bg in enumerate(self.background.prompts):
             check_prompt(f"background.prompts[{i}].prompt", bg.prompt)
             if bg.num_images < 1:
