@@ -4,6 +4,7 @@
 # (the tiny random model's prompt backgrounds, same real_prior layout), real fractions 0.1 and 0.25 x 3
 # seeds, evaluated on fire8's val and on a test split carved from train by scene (make_split.py).
 #   bash experiments/fire8_scenes/run_study.sh <out dir>     (resumable: rerun the same command)
+# FIRE8=<fire8 data.yaml> when the checkout is not beside ../shared (e.g. a git archive snapshot).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${1:-/work/studies/fire8_scenes}
@@ -11,7 +12,7 @@ PY=${PY:-$HOME/.cache/idg/venv/bin/python}
 export IDG_CACHE_DIR=${IDG_CACHE_DIR:-$OUT/cache} YOLO_OFFLINE=1
 mkdir -p "$OUT"
 [ -f "$OUT/split/data.yaml" ] || "$PY" experiments/fire8_scenes/make_split.py \
-  --data ../shared/data/fire8/data.yaml --out "$OUT/split" > "$OUT/split.log"
+  --data "${FIRE8:-../shared/data/fire8/data.yaml}" --out "$OUT/split" > "$OUT/split.log"
 COMMON=(experiment=usefulness real.data="$OUT/split/data.yaml" classes=from_real sampler=real_prior
         generator=copy_paste model=tiny model.resolution=160 offline=true logger.mode=offline
         generate.num_images=200 generate.progress=false detector.imgsz=160 detector.epochs=15
