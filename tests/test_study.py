@@ -202,7 +202,7 @@ def test_bad_real_dataset_fails_before_any_model_loads(tmp_path, monkeypatch, ge
         raise AssertionError("a model or a training started before the real data was checked")
 
     for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.generate.engine, "run_generation"),
-                         (idg.study.detect, "train"), (idg.generate.copy_paste, "generate_copy_paste_sets")):
+                         (idg.study.detect, "train"), (idg.generate.sets, "generate_sets")):
         monkeypatch.setattr(module, name, forbidden)
     data = make_real(tmp_path / "real")
     damage(tmp_path / "real", "class_id_out_of_range")

@@ -20,7 +20,7 @@ import math
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import Image
@@ -91,8 +91,11 @@ def collect_sources(real: PreparedReal, fraction: float, seed: int) -> List[Sour
 
 def sources_fingerprint(sources: Sequence[SourceObject], cfg: CopyPasteConfig) -> str:
     """What a copy-paste set depends on beyond the generation config: the objects and how they are pasted."""
+    settings = asdict(cfg)
+    if settings.get("mask") == "box":  # the default: sets made before masks existed keep their fingerprint
+        del settings["mask"]
     return content_hash({
-        "copy_paste": asdict(cfg),
+        "copy_paste": settings,
         "sources": [[s.image.name, s.image.stat().st_size, s.cls, list(s.box)] for s in sources],
     })
 
@@ -100,10 +103,11 @@ def sources_fingerprint(sources: Sequence[SourceObject], cfg: CopyPasteConfig) -
 # ------------------------------------------------------------------------------------ painting
 
 
-def paste_object(image: np.ndarray, patch: np.ndarray, box: Box, blend: str, feather: int) -> np.ndarray:
-    """``patch`` (box-sized) blended into ``image`` inside ``box``; returns a new image, pixels outside the
-    box unchanged. The feather is capped at a quarter of the box's shorter side so small objects stay
-    visible."""
+def paste_object(image: np.ndarray, patch: np.ndarray, box: Box, blend: str, feather: int,
+                 mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """``patch`` (box-sized) blended into ``image`` inside ``box`` (only where the box-sized ``mask`` is set,
+    when given); returns a new image, pixels outside the box unchanged. The feather is capped at a quarter
+    of the box's shorter side so small objects stay visible."""
     height, width = image.shape[:2]
     feather = capped_feather(feather, box.w, box.h)
     # A margin of background around the box: Poisson blending needs the border, feathering ignores it.
@@ -114,9 +118,11 @@ def paste_object(image: np.ndarray, patch: np.ndarray, box: Box, blend: str, fea
     canvas = region.copy()
     bx, by = box.x - x0, box.y - y0
     canvas[by : by + box.h, bx : bx + box.w] = patch
-    mask = shape_mask(y1 - y0, x1 - x0, (bx, by, box.w, box.h), "rect")
+    region_mask = shape_mask(y1 - y0, x1 - x0, (bx, by, box.w, box.h), "rect")
+    if mask is not None:
+        region_mask[by : by + box.h, bx : bx + box.w] = np.where(mask > 0, 255, 0).astype(np.uint8)
     out = image.copy()
-    out[y0:y1, x0:x1] = paste(region, canvas, mask, blend, feather)
+    out[y0:y1, x0:x1] = paste(region, canvas, region_mask, blend, feather)
     return out
 
 
@@ -137,6 +143,7 @@ class CopyPastePainter:
             self.by_class.setdefault(s.cls, []).append(s)
         self._images: "OrderedDict[Path, np.ndarray]" = OrderedDict()
         self._cache_size = cache_size
+        self._masks: Dict[SourceObject, Tuple[np.ndarray, float, bool]] = {}  # per source object, computed once
 
     def choose(self, box: Box, seed: int) -> SourceObject:
         """Of ``candidates`` objects of the box's class drawn at random, the one closest in aspect ratio."""
@@ -166,15 +173,30 @@ class CopyPastePainter:
             crop = crop.resize((width, height), Image.LANCZOS)
         return np.asarray(crop)
 
+    def mask(self, source: SourceObject) -> Tuple[np.ndarray, float, bool]:
+        """The source object's foreground mask (``copy_paste.mask``), its area fraction, and whether it fell
+        back to the whole box."""
+        if source not in self._masks:
+            from idg.generate.masks import object_mask
+
+            self._masks[source] = object_mask(self._image(source.image), source.box, self.cfg.mask)
+        return self._masks[source]
+
     def paint(self, images: Dict[int, np.ndarray], jobs: Sequence[PaintJob]) -> Dict[Key, Painted]:
         out = {}
         for job in jobs:
             box = job.box
             source = self.choose(box, job.seed)
             patch = self.cut(source, box.w, box.h)
-            images[job.key[0]] = paste_object(images[job.key[0]], patch, box, self.cfg.blend, self.cfg.feather)
-            out[job.key] = Painted(Box(box.x, box.y, box.w, box.h),
-                                   {**source.as_dict(), "blend": self.cfg.blend, "feather": self.cfg.feather})
+            fg, fraction, fallback = self.mask(source)
+            mask = None
+            if self.cfg.mask != "box":
+                mask = np.asarray(Image.fromarray(fg * 255).resize((box.w, box.h), Image.NEAREST))
+            images[job.key[0]] = paste_object(images[job.key[0]], patch, box, self.cfg.blend, self.cfg.feather, mask)
+            record = {**source.as_dict(), "blend": self.cfg.blend, "feather": self.cfg.feather}
+            if self.cfg.mask != "box":  # sets made before masks existed keep their records
+                record.update(mask=self.cfg.mask, mask_fraction=round(fraction, 4), mask_fallback=fallback)
+            out[job.key] = Painted(Box(box.x, box.y, box.w, box.h), record)
         return out
 
 

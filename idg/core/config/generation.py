@@ -170,6 +170,9 @@ class CopyPasteConfig:
     feather: int = help_field("soft edge in pixels inside the box (at most a quarter of the box's shorter side)", 8)
     candidates: int = help_field("random real objects of the class drawn per box; the one whose aspect ratio is "
                             "closest to the box's is pasted (1: uniform choice, any stretch)", 4)
+    mask: str = help_field("which pixels of a real box are pasted: box (all of it, with the object's own "
+                      "background) | grabcut (GrabCut seeded by the box) | contrast (colours standing out from "
+                      "the ring around the box); a mask keeping < 15% of the box falls back to the box", "box")
 
     def __post_init__(self) -> None:
         if self.blend not in ("none", "feather", "gaussian", "poisson"):
@@ -178,3 +181,5 @@ class CopyPasteConfig:
             raise ConfigError(f"copy_paste.feather={self.feather} must be >= 0")
         if self.candidates < 1:
             raise ConfigError(f"copy_paste.candidates={self.candidates} must be >= 1")
+        if self.mask not in ("box", "grabcut", "contrast"):
+            raise ConfigError(f"copy_paste.mask={self.mask!r} must be one of box, grabcut, contrast")
