@@ -197,7 +197,9 @@ def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorC
     if reuse:
         previous = reuse_or_refuse(out, key, overwrite=overwrite,
                                    differs=f"holds an evaluation of other weights or {split} data")
-        if previous is not None and (out.parent / "image_stats.npz").is_file():
+        # An evaluation from before per-image matches were kept is redone when its weights are there (for the
+        # bootstrap); without them its numbers stand.
+        if previous is not None and ((out.parent / "image_stats.npz").is_file() or not Path(weights).is_file()):
             return {k: v for k, v in previous.items() if k != "key"}
     model = load_yolo(str(weights))
     collector = ImageStats()
