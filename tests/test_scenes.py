@@ -90,11 +90,12 @@ def test_real_prior_writes_prior_json_and_matches_real_widths(tmp_path, tiny_mod
     assert "real_prior f=1 s=0 fire:" in log and "width median" in log
     prior = Prior(("fire", "smoke"), tuple(tuple(b) for b in doc["boxes"]), tuple(tuple(c) for c in doc["counts"]),
                   doc["images"])
-    cfg = make_config(["sampler=real_prior"])
+    from idg.core.config import SamplerConfig
+
     rng = np.random.default_rng(0)
     sampled = {0: [], 1: []}
     for _ in range(400):
-        for b in sample_prior(prior, rng, 128, 128, cfg.sampler)[0]:
+        for b in sample_prior(prior, rng, 128, 128, SamplerConfig(name="real_prior"))[0]:
             sampled[b.cls].append(b.w / 128)
     for cls, name in enumerate(("fire", "smoke")):
         real = doc["classes"][name]["width"]["median"]

@@ -74,10 +74,10 @@ class IdgConfig:
         self.validate_backgrounds()
         needing = stages_needing_real(self) if not self.real.given else ()
         if "generate" in needing:
-            raise ConfigError(
-                "generator=copy_paste cuts its objects from the real train split, but real.data is not set: pass "
-                "real.data=<path/to/data.yaml> (or real=fire8_mini)"
-            )
+            why = ("generator=copy_paste cuts its objects from the real train split" if self.generate.generator == "copy_paste"
+                   else "sampler=real_prior fits box layouts to the real train split" if self.sampler.name == "real_prior"
+                   else f"background={'+'.join(self.background.sources)} takes its backgrounds from the real train split")
+            raise ConfigError(f"{why}, but real.data is not set: pass real.data=<path/to/data.yaml> (or real=fire8_mini)")
         if needing:
             raise ConfigError(
                 "real.data is not set but the study trains or evaluates on real images: pass "
