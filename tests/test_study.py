@@ -191,17 +191,19 @@ def test_class_map_maps_differently_named_classes(tmp_path):
 
 @pytest.mark.parametrize("generator", ["diffusion", "copy_paste"])
 def test_bad_real_dataset_fails_before_any_model_loads(tmp_path, monkeypatch, generator):
-    import idg.generate.copy_paste
+    import idg.generate.sets
     import idg.study.detect
     import idg.generate.engine
     import idg.models.diffusion
     import idg.models.tiny
+    import idg.models.tiny_zoo
     from idg.pipeline import run_study
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a model or a training started before the real data was checked")
 
-    for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.generate.engine, "run_generation"),
+    for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.models.tiny_zoo, "ensure_tiny"),
+                         (idg.generate.engine, "run_generation"),
                          (idg.study.detect, "train"), (idg.generate.sets, "generate_sets")):
         monkeypatch.setattr(module, name, forbidden)
     data = make_real(tmp_path / "real")

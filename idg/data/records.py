@@ -51,6 +51,9 @@ class BackgroundRecord:
     phash: Optional[str]  # 64-bit perceptual hash, hex
     artifact: Optional[str]  # the artifact it still has after the last attempt (kept and flagged), else None
     rejected_attempts: List[RejectedAttempt] = field(default_factory=list)
+    scheduler: Optional[str] = None  # model.scheduler when set (else the checkpoint's own)
+    scheduler_args: Optional[Dict[str, Any]] = None
+    loras: Optional[List[Dict[str, Any]]] = None  # model.loras when set: [{path, scale}]
     source: str = "prompts"  # prompts | images | real_empty | real_train
     duplicate_of: Optional[int] = None  # prompts, quality.duplicates=keep: the earlier image it near-duplicates
     photo: Optional[str] = None  # photo sources: absolute path of the photo
@@ -93,6 +96,8 @@ class ObjectRecord:
     source: Optional[Dict[str, Any]] = None  # copy-paste: the real object it was cut from
     reject_reason: Optional[str] = None
     crop: Optional[str] = None  # rejected: its crop, relative to the export root
+    model: Optional[str] = None  # inpaint_model.pretrained when objects come from a pipeline of their own
+    scheduler: Optional[str] = None  # the object model's scheduler when one is set
 
     def to_dict(self) -> Dict[str, Any]:
         out = _to_dict(self)
@@ -157,9 +162,9 @@ class ImageRecord:
         return _from_dict(cls, data, where)
 
 
-# Left out of the JSON when unset (so prompt-background records read as before the photo sources existed).
-OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of", "photo", "photo_sha256", "photo_size", "fit",
-            "duplicate_of_photo", "real_objects_cut", "real_objects"}
+# Left out of the JSON when unset (so records read as before the photo sources, schedulers and LoRAs existed).
+OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of", "scheduler", "scheduler_args", "loras", "model", "photo",
+            "photo_sha256", "photo_size", "fit", "duplicate_of_photo", "real_objects_cut", "real_objects"}
 
 
 def _to_dict(record: Any) -> Dict[str, Any]:
