@@ -12,8 +12,8 @@ from conftest import TINY, make_config
 from fake_real import GREY, TRAIN_COLOURS, VAL_COLOUR, make_real
 from idg.core.config import CopyPasteConfig, RealConfig
 from idg.data.yolo import pixel_box
-from idg.generate.copy_paste import (CopyPastePainter, SourceObject, collect_sources, generate_copy_paste_set,
-                                    paste_margin, paste_object)
+from idg.generate.copy_paste import CopyPastePainter, SourceObject, collect_sources, paste_margin, paste_object
+from idg.generate.sets import generate_set
 from idg.generate.parts import PaintJob
 from idg.data.real import load_real
 from idg.data.subsets import prepare_real
@@ -185,7 +185,7 @@ def test_generated_boxes_hold_exactly_the_pasted_objects(real_run, tiny_pipes_64
         "model.resolution=64", "generate.num_images=8", "generate.batch_size=4", "copy_paste.blend=none",
         "study.fractions=[0.5]", "study.seeds=[0]", "stages=[generate]",
     ])
-    result = generate_copy_paste_set(cfg, prepared, 0.5, 0, run_dir, pipes_factory=lambda: tiny_pipes_64)
+    result = generate_set(cfg, prepared, 0.5, 0, run_dir, pipes_factory=lambda: tiny_pipes_64)
     assert result.complete and sum(len(r["objects"]) for r in result.records) >= 4
     cache = BackgroundCache(cfg.generate.cache_dir)
     subset = {str(p.resolve()) for p in prepared.subset(0.5, 0)}
@@ -213,5 +213,5 @@ def test_generated_boxes_hold_exactly_the_pasted_objects(real_run, tiny_pipes_64
     def no_model():
         raise AssertionError("the diffusion model was loaded although every background is cached")
 
-    other = generate_copy_paste_set(cfg, prepared, 1.0, 0, run_dir, pipes_factory=no_model)
+    other = generate_set(cfg, prepared, 1.0, 0, run_dir, pipes_factory=no_model)
     assert other.complete and other.stats.backgrounds_from_cache == 8

@@ -19,7 +19,7 @@ the same whatever the batch size, shard or resume point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
 import numpy as np
@@ -60,10 +60,12 @@ class ObjectPainter(Protocol):
 
 @dataclass
 class Background:
-    """The background of one image and its provenance record."""
+    """The background of one image, its provenance record and, for ``real_train``, the real objects it
+    already holds (their labels are kept; new boxes are placed beside them)."""
 
     image: np.ndarray
     record: BackgroundRecord
+    objects: List[Box] = field(default_factory=list)
 
 
 class BackgroundSource(Protocol):

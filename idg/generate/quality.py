@@ -194,6 +194,13 @@ def quality_metrics(records: Sequence[dict]) -> Dict[str, float]:
             1 for r in records for a in (r.get("background") or {}).get("rejected_attempts") or [] if a.get("reason") == reason
         )
     out["quality/artifact_unresolved"] = sum(1 for r in records if (r.get("background") or {}).get("artifact"))
+    masked = [o["source"] for o in accepted if isinstance(o.get("source"), dict) and "mask_fraction" in o["source"]]
+    if masked:  # copy_paste.mask: the share of each source box pasted, and how often the estimate failed
+        out["quality/mask_fraction_mean"] = clean_float(float(np.mean([m["mask_fraction"] for m in masked])))
+        out["quality/mask_fallback_rate"] = round(sum(bool(m.get("mask_fallback")) for m in masked) / len(masked), 4)
+    photos = [r["background"] for r in records if (r.get("background") or {}).get("photo")]
+    if photos:  # photo backgrounds: how many images sit on a photo that near-duplicates another of the pool
+        out["quality/background_photo_duplicates"] = sum(1 for b in photos if b.get("duplicate_of_photo"))
     # A mean of nothing (no accepted object) is left out rather than written as null: loggers and sweepers
     # expect numbers.
     return {k: v for k, v in out.items() if v is not None}

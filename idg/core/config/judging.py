@@ -39,6 +39,10 @@ class QualityConfig:
                                                 "vs the image before, 1: unchanged) is above this; null: off", None)
     phash_distance: int = help_field("a background within this Hamming distance (64-bit pHash) of an earlier one is a "
                                 "near-duplicate; -1 switches the check off", 4)
+    duplicates: str = help_field("near-duplicate backgrounds: keep (used, flagged and counted) | drop | regenerate "
+                            "(both keep them out: a generated background is drawn again with a new seed, a photo "
+                            "source leaves near-duplicate photos out of its pool) | auto: regenerate for prompt "
+                            "backgrounds, keep for photos (real video frames are often near-duplicates)", "auto")
     shortcut_images: int = help_field("held-out images with null-prompt inpaints, to test detectors for seam shortcuts; 0: off", 4)
     shortcut_conf: float = help_field("confidence at which a detection on a null-prompt box counts as a (false) fire", 0.25)
 
@@ -62,8 +66,17 @@ class QualityConfig:
                               f"is 1 for a paste that changed nothing, so a lower limit rejects every object")
         if not -1 <= self.phash_distance <= 64:
             raise ConfigError(f"quality.phash_distance must be in [-1, 64] (got {self.phash_distance})")
+        if self.duplicates not in ("auto", "keep", "drop", "regenerate"):
+            raise ConfigError(f"quality.duplicates={self.duplicates!r} must be auto, keep, drop or regenerate")
         if self.shortcut_images < 0:
             raise ConfigError(f"quality.shortcut_images must be >= 0 (got {self.shortcut_images})")
+
+
+    def duplicate_policy(self, photo: bool) -> str:
+        """keep | drop | regenerate for a photo source (``photo``) or prompt backgrounds."""
+        if self.duplicates == "auto":
+            return "keep" if photo else "regenerate"
+        return self.duplicates
 
 
 @dataclass
