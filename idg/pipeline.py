@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -21,10 +22,12 @@ from omegaconf import DictConfig
 
 from idg.core.atomic import remove_temp_files
 from idg.core.config import IdgConfig, to_config
+from idg.core.errors import DataError
 from idg.core.events import Events
 from idg.core.layout import RunLayout
 from idg.core.rundir import check_previous_run, check_run_dir, clear_previous_outputs
 from idg.core.stages import needs_real
+from idg.data.photos import PhotoFile
 from idg.data.real import RealDataset, load_real
 from idg.data.subsets import PreparedReal, prepare_real
 from idg.generate.sampling import check_feasible
@@ -38,8 +41,9 @@ log = logging.getLogger(__name__)
 def load_config(cfg: DictConfig) -> IdgConfig:
     """A composed config, validated into the typed schema (the prototype's CSVs read in, when named)."""
     from idg.data.csv_import import apply_csv_dataset
+    from idg.data.real_classes import apply_real_classes
 
-    return to_config(cfg, preprocess=[apply_csv_dataset])
+    return to_config(cfg, preprocess=[apply_csv_dataset, apply_real_classes])
 
 
 def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group: Optional[str] = None,
@@ -51,7 +55,8 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
     run = RunLayout(Path(run_dir).resolve())
     if cfg.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
-    real = check_inputs(cfg, run.root)
+    inputs = check_inputs(cfg, run.root)
+    real = inputs.real
     clear_previous_outputs(cfg, run.root)
     swept = remove_temp_files(run.root)  # of writes a kill interrupted (results, metrics, weights records)
     if swept:
@@ -64,9 +69,15 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
     try:
         # The real set first: the copy-paste generator cuts its objects from its train subsets.
         prepared = prepare_real(real, run.real) if real is not None else None
+        if prepared is not None and real_negatives(cfg):
+            from idg.data.subsets import add_negatives
+
+            add_negatives(prepared, [p.path for p in inputs.photos or []])
+            log.info("study.real_negatives: %d background photos join every real training as label-free images",
+                     len(prepared.negatives))
         if "generate" in cfg.stages:
             record.stage("generate", "running")
-            sets = generate(cfg, run, prepared)
+            sets = generate(cfg, run, prepared, inputs.photos)
             exported = export(cfg, sets)
             shortcut_set(cfg, run, sets)
             metrics.update(report_generation(cfg, run, sets, exported, record, events))
@@ -88,19 +99,36 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
 # ------------------------------------------------------------------------------------ start-up checks
 
 
-def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
-    """All start-up checks; returns the validated real dataset when the study needs one."""
+@dataclass
+class Inputs:
+    """What the start-up checks read and validated: the real dataset and the user's background photos."""
+
+    real: Optional[RealDataset]
+    photos: Optional[List[PhotoFile]] = None
+
+
+def real_negatives(cfg: IdgConfig) -> bool:
+    """``study.real_negatives``: on by default when the backgrounds include the user's own photos."""
+    on = cfg.study.real_negatives
+    return ("images" in cfg.background.sources) if on is None else bool(on) and "images" in cfg.background.sources
+
+
+def check_inputs(cfg: IdgConfig, run_dir: Path) -> Inputs:
+    """All start-up checks; returns the validated real dataset (when the study needs one) and photos."""
     from idg.models.detector import check_detector_model, configure_ultralytics
     from idg.models.checkpoints import check_models
 
     check_feasible(cfg)
     real = load_real(cfg.real, cfg.class_names) if needs_real(cfg) else None
+    photos = None
+    if "generate" in cfg.stages or real_negatives(cfg):
+        photos = check_backgrounds(cfg, real)
     if "generate" in cfg.stages and cfg.generate.generator == "copy_paste":
         from idg.generate.copy_paste import check_sources
 
         check_sources(real)
     diffusion_generate = "generate" in cfg.stages and cfg.generate.generator == "diffusion"
-    if "generate" in cfg.stages:
+    if "generate" in cfg.stages and needs_diffusion(cfg):  # copy-paste onto photos loads no diffusion model
         check_models(cfg.model, cfg.inpaint_model if diffusion_generate else None, cfg.offline, cfg.inpaint.steps)
     if "train" in cfg.stages or "evaluate" in cfg.stages or (diffusion_generate and cfg.verify.name == "detector"):
         configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
@@ -121,22 +149,49 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
         from idg.study.arms import find_trained
 
         find_trained(cfg, run_dir)
-    return real
+    return Inputs(real, photos)
+
+
+def needs_diffusion(cfg: IdgConfig) -> bool:
+    """Whether generating loads the diffusion model: it paints objects, or draws prompt backgrounds."""
+    return cfg.generate.generator == "diffusion" or "prompts" in cfg.background.sources
+
+
+def check_backgrounds(cfg: IdgConfig, real: Optional[RealDataset]) -> Optional[List[PhotoFile]]:
+    """The photo sources' start-up checks: the user's photos listed, opened and fingerprinted; a real
+    subset with no empty (real_empty) or labelled (real_train) image for some fraction and seed."""
+    from idg.data.photos import check_photos, list_photos
+    from idg.data.subsets import subset_indices
+
+    bg = cfg.background
+    photos = check_photos(list_photos(bg.images), bg.min_side) if "images" in bg.sources else None
+    if real is not None and bg.uses_real:
+        classes = [real.classes_in(item) for item in real.splits["train"]]
+        for seed in cfg.study.seeds:
+            for fraction in cfg.study.fractions:
+                chosen = subset_indices(classes, fraction, seed)
+                if "real_empty" in bg.sources and all(classes[i] for i in chosen):
+                    raise DataError(f"background=real_empty: the real train subset at fraction {fraction:g}, seed "
+                                    f"{seed} ({len(chosen)} images of {real.yaml_path}) has no image without an object "
+                                    f"of the selected classes ({', '.join(real.synthetic_names)}); use a larger "
+                                    f"study.fractions, background=images or background=prompts")
+                if "real_train" in bg.sources and not any(classes[i] for i in chosen):
+                    raise DataError(f"background=real_train: the real train subset at fraction {fraction:g}, seed "
+                                    f"{seed} has no labelled image")
+    return photos
 
 
 # ------------------------------------------------------------------------------------ the stages
 
 
-def generate(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal]) -> list:
-    """Images and labels into ``dataset/`` (diffusion: one set), or one copy-paste set per (fraction, seed)
-    under ``copy_paste/``; returns their GenerationResults."""
-    if cfg.generate.generator == "copy_paste":
-        from idg.generate.copy_paste import generate_copy_paste_sets
+def generate(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal],
+             photos: Optional[List[PhotoFile]] = None) -> list:
+    """Images and labels into ``dataset/`` (one set for the study), or one set per real subset (fraction,
+    seed) under ``copy_paste/`` or ``sets/`` when the set takes objects, backgrounds or box layouts from the
+    subset (:mod:`idg.generate.sets`); returns their GenerationResults."""
+    from idg.generate.sets import generate_sets
 
-        return generate_copy_paste_sets(cfg, prepared, run.root)
-    from idg.generate.engine import run_generation
-
-    return [run_generation(cfg, run.root)]
+    return generate_sets(cfg, prepared, run.root, photos)
 
 
 def export(cfg: IdgConfig, sets: list) -> bool:
@@ -149,13 +204,20 @@ def export(cfg: IdgConfig, sets: list) -> bool:
 
 def shortcut_set(cfg: IdgConfig, run: RunLayout, sets: list) -> Optional[Path]:
     """The held-out null-prompt images of the seam-shortcut rate (diffusion, unsharded, complete runs), made
-    with the generation's own background source and painter."""
+    with the generation's own background source, painter and seam limits."""
+    from idg.generate.sets import subset_dependent
+    from idg.generate.sources import prompt_source
+
     result = sets[0]
     if cfg.generate.generator != "diffusion" or cfg.generate.num_shards != 1 or not result.complete:
         return None
+    source = prompt_source(result.engine.source)
+    if source is None or subset_dependent(cfg):
+        log.info("seam-shortcut set skipped: it draws prompt backgrounds for one study-wide set")
+        return None
     from idg.generate.shortcut import generate_shortcut
 
-    return generate_shortcut(cfg, run.root, result.engine.source, result.engine.painter)
+    return generate_shortcut(cfg, run.root, source, result.engine.painter, result.engine.judge)
 
 
 def report_generation(cfg: IdgConfig, run: RunLayout, sets: list, complete: bool, record: RunManifest,
@@ -217,7 +279,7 @@ def evaluate(cfg: IdgConfig, run: RunLayout, prepared: PreparedReal, record: Run
     metrics.update(shortcut_metrics(cfg, run.root, trained))
     metrics["main_metric_name"] = cfg.study.metric
     record.stage("evaluate", "complete", rows=len(rows))
-    events.emit("table", "eval/results", [{k: v for k, v in r.items() if k != "weights"} for r in rows])
-    events.emit("models", rows, cfg.dataset.name, run.dataset_dir)
+    events.emit("table", "eval/results", [{k: v for k, v in r.items() if k not in ("weights", "image_stats")} for r in rows])
+    events.emit("models", [r for r in rows if r.get("split", "val") == "val"], cfg.dataset.name, run.dataset_dir)
     events.metrics(metrics)
     return metrics

@@ -29,7 +29,7 @@ STUDY = ["experiment=smoke", "logger=none", "stages=[generate,train,evaluate]"]
 @pytest.fixture(autouse=True)
 def no_model_loads(monkeypatch):
     """Any attempt to build, load or train a model fails the test: every check must come first."""
-    import idg.generate.copy_paste
+    import idg.generate.sets
     import idg.study.detect
     import idg.generate.engine
     import idg.models.diffusion
@@ -41,7 +41,7 @@ def no_model_loads(monkeypatch):
 
     for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.models.tiny_zoo, "ensure_tiny"),
                          (idg.generate.engine, "run_generation"),
-                         (idg.study.detect, "train"), (idg.study.detect, "evaluate"), (idg.generate.copy_paste, "generate_copy_paste_sets")):
+                         (idg.study.detect, "train"), (idg.study.detect, "evaluate"), (idg.generate.sets, "generate_sets")):
         monkeypatch.setattr(module, name, forbidden)
 
 
@@ -266,3 +266,100 @@ def test_secret_override_is_redacted_in_hydra_files(tmp_path):
     written = list((tmp_path / "run").rglob("*"))
     assert (tmp_path / "run" / ".hydra" / "overrides.yaml") in written
     assert not [p for p in written if p.is_file() and b"abc123secret" in p.read_bytes()]
+
+
+# ------------------------------------------------------------------------------------ background sources
+
+
+def _photo_dir(tmp_path: Path, n: int = 3, side: int = 48) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    d = tmp_path / "photos"
+    d.mkdir(exist_ok=True)
+    for i in range(n):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (side, side, 3), dtype=np.uint8)).save(d / f"p{i}.png")
+    return d
+
+
+def _break_photos(tmp_path: Path, how: str) -> tuple:
+    """(background.images value, text the error must contain)"""
+    if how == "empty_folder":
+        (tmp_path / "empty").mkdir()
+        return str(tmp_path / "empty"), "the folder holds no image file"
+    if how == "glob_matches_nothing":
+        _photo_dir(tmp_path)
+        return f"{tmp_path}/photos/*.jpg", "the glob matches no image file"
+    if how == "unreadable_photo":
+        d = _photo_dir(tmp_path)
+        (d / "p1.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+        return str(d), "p1.png: corrupt or unreadable photo"
+    if how == "tiny_photo":
+        return str(_photo_dir(tmp_path, side=16)), "smaller than background.min_side=32 px"
+    if how == "list_names_a_missing_photo":
+        d = _photo_dir(tmp_path)
+        (tmp_path / "list.txt").write_text(f"{d}/p0.png\n{d}/gone.png\n")
+        return str(tmp_path / "list.txt"), "list.txt, line 2: photo"
+    if how == "no_such_path":
+        return str(tmp_path / "nowhere"), "no such folder, file or glob"
+    raise ValueError(how)
+
+
+PHOTO_CASES = ["empty_folder", "glob_matches_nothing", "unreadable_photo", "tiny_photo", "list_names_a_missing_photo",
+               "no_such_path"]
+
+
+@pytest.mark.parametrize("how", PHOTO_CASES)
+def test_bad_background_photos(tmp_path, how):
+    value, needle = _break_photos(tmp_path, how)
+    exc = start(GEN + ["background=images", f"background.images={value}"], tmp_path / "run")
+    assert isinstance(exc, DataError) and needle in str(exc), exc
+
+
+def test_background_images_without_a_path():
+    with pytest.raises(ConfigError, match="background.source=images needs background.images"):
+        make_config(GEN + ["background=images"])
+
+
+def test_real_empty_when_the_subset_has_no_empty_image(tmp_path):
+    data = make_real(tmp_path / "real", n_train=8, n_val=2)
+    for label in (tmp_path / "real" / "labels" / "train").glob("*.txt"):  # every image holds a fire
+        label.write_text("0 0.5 0.5 0.25 0.25\n")
+    exc = start(STUDY + [f"real.data={data}", "background=real_empty", "generator=copy_paste"], tmp_path / "run")
+    assert isinstance(exc, DataError) and "background=real_empty: the real train subset at fraction 1, seed 0" in str(exc)
+    assert "has no image without an object" in str(exc)
+
+
+def test_coco_whose_images_are_missing(tmp_path):
+    from coco_real import yolo_to_coco
+    from conftest import FIRE8_MINI
+
+    paths = yolo_to_coco(FIRE8_MINI, tmp_path / "coco")
+    exc = start(STUDY + ["real.format=coco", f"real.train_json={paths['train']}", f"real.val_json={paths['val']}",
+                         f"real.images={tmp_path}"], tmp_path / "run")
+    assert isinstance(exc, DataError) and "train.json: image 'images/train/" in str(exc) and "not found under" in str(exc)
+
+
+def test_from_real_without_real_data(tmp_path):
+    with pytest.raises(DataError, match="classes=from_real builds the classes from the real dataset"):
+        make_config(GEN + ["classes=from_real", "real=none"])
+
+
+ENTRY_DATA_CASES = ["nan_class_id", "label_not_utf8", "train_is_an_image"]
+
+
+@pytest.mark.parametrize("how", ENTRY_DATA_CASES)
+def test_entrypoint_bad_real_label_exits_2(tmp_path, how):
+    data = make_real(tmp_path / "real", n_train=8, n_val=2)
+    needle = damage(tmp_path / "real", how)
+    rc, stderr, imported, _ = run_entry(["experiment=smoke", f"real.data={data}", "logger=none"], tmp_path,
+                                        HYDRA_FULL_ERROR="")
+    assert rc == 2 and stderr.strip().startswith("idg: error: ") and "\n" not in stderr.strip(), stderr
+    assert needle in stderr and not {"torch", "diffusers", "ultralytics"} & imported
+
+
+def test_entrypoint_glob_matching_nothing_exits_2(tmp_path):
+    rc, stderr, imported, _ = run_entry(["stages=[generate]", "model=tiny", "offline=true", "background=images",
+                                         f"background.images={tmp_path}/*.jpg"], tmp_path, HYDRA_FULL_ERROR="")
+    assert rc == 2 and "the glob matches no image file" in stderr and "\n" not in stderr.strip(), stderr
+    assert not {"torch", "diffusers", "ultralytics"} & imported

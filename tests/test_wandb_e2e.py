@@ -53,7 +53,7 @@ def test_smoke_run_media_table_and_artifacts(smoke_wandb):
     # the objects table: one row per object
     (table,) = [json.loads(p.read_text()) for p in run.media("objects_*.table.json")]
     assert len(table["data"]) == n_objects
-    assert {"crop", "class", "prompt", "status", "x", "y", "w", "h", "verify_score", "seam_score"} <= set(table["columns"])
+    assert {"crop", "class", "prompt", "status", "x", "y", "w", "h", "verify_score", "seam_edge", "seam_halo"} <= set(table["columns"])
     # the dataset artifact (export + manifest) and one model artifact per training, naming that dataset
     (dataset,) = run.artifacts_of("dataset")
     files = {c.path for c in dataset.manifest.contents}

@@ -6,6 +6,8 @@ A run dir (Hydra's ``hydra.run.dir``)::
     dataset/                                                the export (DatasetLayout below)
     real/                                                   links to the real images, labels mapped to the classes
     copy_paste/f<fraction>_s<seed>/{dataset/,sources.json}  generator=copy_paste: one set per (fraction, seed)
+    sets/f<fraction>_s<seed>/{dataset/,sources.json}        diffusion sets made per real subset (real_empty /
+                                                            real_train backgrounds, real_prior boxes); prior.json
     shortcut/                                               the held-out null-prompt set for seam-shortcut rates
     detect/<arm>/f<fraction>_s<seed>/                       one Ultralytics training (+ done.json, eval_real/)
     results.{csv,json,md,png}                               the study's results
@@ -13,7 +15,7 @@ A run dir (Hydra's ``hydra.run.dir``)::
 
 An export (``dataset/``, and each copy-paste set's)::
 
-    data.yaml  annotations.json  manifest.jsonl  generation.json
+    data.yaml  annotations.json  annotations_{train,val}.json  manifest.jsonl  generation.json
     images/{train,val}/NNNNNN.<png|jpg>  labels/{train,val}/NNNNNN.txt  rejected/NNNNNN_<object>.png
 """
 
@@ -67,6 +69,9 @@ class DatasetLayout:
     def coco(self) -> Path:
         return self.root / "annotations.json"
 
+    def coco_split(self, split: str) -> Path:
+        return self.root / f"annotations_{split}.json"
+
     @property
     def generation(self) -> Path:
         return self.root / "generation.json"
@@ -115,6 +120,18 @@ class RunLayout:
     def copy_paste_set(self, fraction: float, seed: int) -> "RunLayout":
         """A copy-paste set is laid out like a run dir of its own (``dataset/`` + ``sources.json``)."""
         return RunLayout(self.copy_paste / tag(fraction, seed))
+
+    @property
+    def sets(self) -> Path:
+        return self.root / "sets"
+
+    def subset_set(self, fraction: float, seed: int) -> "RunLayout":
+        """A diffusion set made for one real subset (its backgrounds or box prior come from it)."""
+        return RunLayout(self.sets / tag(fraction, seed))
+
+    @property
+    def prior(self) -> Path:
+        return self.root / "prior.json"
 
     @property
     def sources(self) -> Path:

@@ -41,9 +41,8 @@ from idg.core.config import IdgConfig
 from idg.core.layout import DatasetLayout, RunLayout
 from idg.core.seeds import derive_seed
 from idg.data.export import finalize
-from idg.data.records import ImageRecord, ObjectRecord
+from idg.data.records import ImageRecord, ObjectRecord, RealObjectRecord
 from idg.data.yolo import yolo_lines
-from idg.generate.backgrounds import PromptBackgrounds
 from idg.generate.journal import prepare_output
 from idg.generate.judge import ObjectJudge
 from idg.generate.parts import (BackgroundSource, Judge, Key, Lazy, ObjectPainter, PaintJob, Painted, Verdict,
@@ -70,6 +69,12 @@ class GenerationStats:
     artifact_nan: int = 0
     artifact_duplicate: int = 0
     artifacts_unresolved: int = 0  # images kept with an artifact after the last attempt
+    background_duplicates_kept: int = 0  # prompts, quality.duplicates=keep: near-duplicates used and flagged
+    backgrounds_from_photos: int = 0  # images whose background is a photo (images, real_empty, real_train)
+    photo_pool: int = 0  # photos in the pools of the photo sources
+    photo_duplicates: int = 0  # of them, near-duplicates of an earlier photo of their pool
+    real_objects: int = 0  # real_train: real labelled objects kept in the images
+    real_objects_cut: int = 0  # real_train: real objects left out because the crop cut them
     seconds: float = 0.0
 
     @property
@@ -106,8 +111,9 @@ class Engine:
     """Generates the images of one run into ``layout`` from its parts."""
 
     def __init__(self, cfg: IdgConfig, layout: DatasetLayout, source: BackgroundSource, painter: ObjectPainter,
-                 judge: Judge, stats: GenerationStats, plan_size: int):
+                 judge: Judge, stats: GenerationStats, plan_size: int, prior=None):
         self.cfg = cfg
+        self.prior = prior  # sampler=real_prior: the fitted layout (idg.generate.prior)
         self.layout = layout
         self.source = source
         self.painter = painter
@@ -174,6 +180,8 @@ class Engine:
         status = out.status if out is not None else "accepted"
         final = list(check.box) if check is not None and check.box is not None else None
         win = out.painted.window if out is not None and out.painted is not None else None
+        seam = out.verdict.seam if out is not None else None
+        pasted = self.cfg.copy_paste if self.cfg.generate.generator == "copy_paste" else None
         return ObjectRecord(
             id=j,
             class_name=self.cfg.class_names[box.cls],
@@ -188,16 +196,19 @@ class Engine:
             attempts=out.attempts if out is not None else 1,
             box_iou=clean_float(check.box_iou) if check is not None else None,
             changed_fraction=clean_float(check.changed_fraction) if check is not None else None,
-            seam_score=clean_float(out.verdict.seam_score) if out is not None else None,
+            seam_edge=clean_float(seam.edge) if seam is not None else None,
+            seam_halo=clean_float(seam.halo) if seam is not None else None,
+            seam_halo_widths={str(w): clean_float(v) for w, v in seam.halo_widths.items()} if seam is not None else None,
             verify_score=clean_float(out.verdict.verify_score) if out is not None else None,
             retry_reasons=list(out.retry_reasons) if out is not None else [],
             generator=self.cfg.generate.generator,
             strength=inp.strength,
             steps=inp.steps,
             guidance=inp.guidance,
-            mask=inp.mask,
-            feather=inp.feather,
-            blend=inp.blend,
+            # how it was pasted: copy-paste objects go in by copy_paste.blend/feather, as a rectangle
+            mask=inp.mask if pasted is None else "rect",
+            feather=inp.feather if pasted is None else pasted.feather,
+            blend=inp.blend if pasted is None else pasted.blend,
             mode=inp.mode,
             sampler=self.cfg.sampler.name,
             source=out.painted.source if out is not None and out.painted is not None else None,
@@ -207,10 +218,12 @@ class Engine:
             scheduler=self.cfg.inpaint_model.scheduler if diffusion else None,
         )
 
-    def record(self, index: int, background, boxes: List[Box], dropped: int, outcomes: Dict[Key, Outcome]) -> ImageRecord:
+    def record(self, index: int, background, boxes: List[Box], dropped: int, outcomes: Dict[Key, Outcome],
+               real: Sequence[Box] = ()) -> ImageRecord:
         split = "val" if index in self.val else "train"
         res = self.cfg.generate.resolution
         objects = [self.object_record(index, j, b, outcomes.get((index, j))) for j, b in enumerate(boxes)]
+        real_objects = [RealObjectRecord(self.cfg.class_names[b.cls], b.cls, b.as_list()) for b in real]
         return ImageRecord(
             index=index,
             image=self.layout.relative(self.layout.image(split, index)),
@@ -222,6 +235,7 @@ class Engine:
             objects=[o for o in objects if o.status != "rejected"],
             rejected=[o for o in objects if o.status == "rejected"],
             objects_dropped=dropped,
+            real_objects=real_objects if background.source == "real_train" else None,
         )
 
     def write(self, index: int, image: np.ndarray, rec: dict) -> None:
@@ -230,7 +244,8 @@ class Engine:
         for j, crop in sorted(self.crops.pop(index, {}).items()):
             atomic_save_image(self.layout.rejected_crop(index, j), Image.fromarray(crop), "png")
         atomic_save_image(self.layout.root / rec["image"], Image.fromarray(image), self.cfg.generate.image_format)
-        atomic_write_text(self.layout.root / rec["label"], yolo_lines(rec["objects"], rec["width"], rec["height"]))
+        labels = (rec.get("real_objects") or []) + rec["objects"]  # real_train: the real labels, then the new ones
+        atomic_write_text(self.layout.root / rec["label"], yolo_lines(labels, rec["width"], rec["height"]))
         append_line(self.layout.manifest, json.dumps(rec, sort_keys=True))
 
     # -- driver
@@ -248,11 +263,13 @@ class Engine:
                 interrupt.raise_if_requested()  # a Ctrl-C/SIGTERM whose exception was lost ends the run here
                 backgrounds = self.source.backgrounds(members)
                 images = {i: backgrounds[i].image for i in members}
-                planned = {i: plan_boxes(self.cfg, i) for i in members}
+                planned = {i: plan_boxes(self.cfg, i, self.prior, backgrounds[i].objects) for i in members}
                 boxes = {i: p[0] for i, p in planned.items()}
                 outcomes = self.paint_objects(images, boxes)
                 for i in members:
-                    rec = self.record(i, backgrounds[i].record, boxes[i], planned[i][1], outcomes).to_dict()
+                    rec = self.record(i, backgrounds[i].record, boxes[i], planned[i][1], outcomes,
+                                      backgrounds[i].objects).to_dict()
+                    self.stats.real_objects += len(backgrounds[i].objects)
                     self.write(i, images[i], rec)
                     self.stats.images += 1
                     self.stats.objects += len(rec["objects"])
@@ -292,38 +309,43 @@ def run_generation(
     run_dir: str | Path,
     pipes_factory: Optional[Callable[[], object]] = None,
     painter_factory: Optional[Callable[[Lazy], ObjectPainter]] = None,
+    pools: Optional[Dict[str, list]] = None,
+    prior=None,
+    extra_fingerprint: Optional[dict] = None,
 ) -> GenerationResult:
     """Generate (or finish generating) this shard of the dataset into ``<run_dir>/dataset``.
 
     ``pipes_factory`` loads the diffusion pipelines; it is only called when an image is left to generate
     (so a finished run, resumed, loads no model). ``painter_factory`` builds the object painter from the
-    lazy pipelines (default: the diffusion painter).
+    lazy pipelines (default: the diffusion painter). ``pools`` are the photos of the photo background
+    sources, ``prior`` the fitted layout of ``sampler=real_prior``; ``extra_fingerprint`` is what else the
+    set depends on (their content hashes), so a change in them is never mistaken for a finished set.
     """
     from idg.generate.inpaint import DiffusionPainter
+    from idg.generate.sources import make_source
 
     layout = RunLayout(Path(run_dir)).dataset(cfg.generate.image_format)
-    done = prepare_output(cfg, layout)
+    done = prepare_output(cfg, layout, extra_fingerprint)
     pipes = Lazy(pipes_factory or default_pipelines(cfg))
     stats = GenerationStats()
-    source = PromptBackgrounds(cfg, pipes, stats, model_identity(cfg))
-    # Finished images' hashes, so a resumed run finds the same near-duplicates as an uninterrupted one.
-    source.phashes = {i: int(rec["background"]["phash"], 16) for i, rec in done.items()
-                      if (rec.get("background") or {}).get("phash")}
+    source = make_source(cfg, pipes, stats, model_identity(cfg), pools)
+    source.resume(done)
     painter = (painter_factory or (lambda p: DiffusionPainter(cfg, p)))(pipes)
-    engine = Engine(cfg, layout, source, painter, ObjectJudge(cfg), stats, len(source))
+    engine = Engine(cfg, layout, source, painter, ObjectJudge(cfg), stats, len(source), prior)
     indices = shard_indices(len(source), cfg.generate.batch_size, cfg.generate.num_shards, cfg.generate.shard)
     log.info("generating %d images (%d already done) into %s", len(indices), len(set(indices) & set(done)), layout.root)
     engine.run(indices, set(done), progress=cfg.generate.progress)
     records = sorted(read_jsonl(layout.manifest), key=lambda r: r["index"])
     complete = set(indices) <= {r["index"] for r in records}
     generation = {
-        "fingerprint": fingerprint(cfg),
+        "fingerprint": fingerprint(cfg, extra_fingerprint),
         "status": "complete" if complete else "running",
         "shard": cfg.generate.shard,
         "num_shards": cfg.generate.num_shards,
         "total_images": len(source),
         "stats": stats.as_dict(),
         "config": fingerprint_config(cfg),
+        **({"inputs": extra_fingerprint} if extra_fingerprint else {}),
     }
     log.info("generated %d images, %d objects in %.1fs (%.2f img/s); backgrounds: %d generated, %d from cache",
              stats.images, stats.objects, stats.seconds, stats.images_per_second,

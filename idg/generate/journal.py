@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from typing import Dict
+from typing import Dict, Optional
 
 from idg.core.atomic import atomic_write_json, atomic_write_text, read_jsonl, remove_temp_files
 from idg.core.config import IdgConfig
@@ -23,12 +23,13 @@ from idg.generate.plan import fingerprint, fingerprint_config
 log = logging.getLogger(__name__)
 
 
-def prepare_output(cfg: IdgConfig, layout: DatasetLayout) -> Dict[int, dict]:
-    """Check the run dir belongs to this config, clean up after an interrupted run, return finished records.
+def prepare_output(cfg: IdgConfig, layout: DatasetLayout, extra: Optional[dict] = None) -> Dict[int, dict]:
+    """Check the run dir belongs to this config (and ``extra`` inputs: photos, a fitted prior), clean up
+    after an interrupted run, return finished records.
 
     Raises RunDirError when the dir holds a different generation and ``overwrite`` is off.
     """
-    fp = fingerprint(cfg)
+    fp = fingerprint(cfg, extra)
     if layout.generation.exists():
         if not cfg.resume:
             if not cfg.overwrite:

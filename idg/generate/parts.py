@@ -19,13 +19,14 @@ the same whatever the batch size, shard or resume point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
 import numpy as np
 
 from idg.core.box import Box
 from idg.data.records import BackgroundRecord
+from idg.generate.seams import Seam
 
 Key = Tuple[int, int]  # (image index, object index in the image's sampled boxes)
 
@@ -59,10 +60,12 @@ class ObjectPainter(Protocol):
 
 @dataclass
 class Background:
-    """The background of one image and its provenance record."""
+    """The background of one image, its provenance record and, for ``real_train``, the real objects it
+    already holds (their labels are kept; new boxes are placed beside them)."""
 
     image: np.ndarray
     record: BackgroundRecord
+    objects: List[Box] = field(default_factory=list)
 
 
 class BackgroundSource(Protocol):
@@ -91,7 +94,7 @@ class Verdict:
     check: ObjectCheck  # the label box and change measures (the verifier's box when it gives one)
     verify_score: Optional[float] = None
     reject_reason: Optional[str] = None  # None: accepted
-    seam_score: Optional[float] = None  # measured on accepted objects
+    seam: Optional[Seam] = None  # both seam terms, measured on objects that passed the change check and verifier
 
     @property
     def accepted(self) -> bool:

@@ -25,17 +25,49 @@ def _fmt(stat: Optional[dict]) -> str:
     return f"{stat['mean']:.4f} [{stat['ci_low']:.4f}, {stat['ci_high']:.4f}]"
 
 
-def markdown_table(summary: Sequence[dict]) -> str:
-    lines = [
-        "| arm | real fraction | seeds | mAP50 | mAP50-95 | Δ mAP50 vs real_only | Δ mAP50-95 vs real_only |",
-        "|---|---|---|---|---|---|---|",
-    ]
+PATHS = ("weights", "image_stats")  # row fields that are file locations (they move with the run dir)
+
+SPLIT_TITLES = {"test": "Test split (held out: nobody tuned on it)", "val": "Val split"}
+
+
+def _table(summary: Sequence[dict]) -> List[str]:
+    boot = any("boot_map50" in e for e in summary)
+    head = "| arm | real fraction | seeds | mAP50 | mAP50-95 | Δ mAP50 vs real_only | Δ mAP50-95 vs real_only |"
+    rule = "|---|---|---|---|---|---|---|"
+    if boot:
+        head += " mAP50 image bootstrap | Δ mAP50 image bootstrap |"
+        rule += "---|---|"
+    lines = [head, rule]
     for e in summary:
-        lines.append(
-            f"| {e['arm']} | {e['fraction']:g} | {e['map50']['n']} | {_fmt(e['map50'])} | {_fmt(e['map50_95'])} | "
-            f"{_fmt(e.get('delta_map50'))} | {_fmt(e.get('delta_map50_95'))} |"
-        )
-    return "\n".join(lines) + "\n\nMeans over seeds with 95% t-intervals in brackets (none for a single seed); Δ is paired by seed.\n"
+        line = (f"| {e['arm']} | {e['fraction']:g} | {e['map50']['n']} | {_fmt(e['map50'])} | {_fmt(e['map50_95'])} | "
+                f"{_fmt(e.get('delta_map50'))} | {_fmt(e.get('delta_map50_95'))} |")
+        if boot:
+            line += f" {_fmt(e.get('boot_map50'))} | {_fmt(e.get('boot_delta_map50'))} |"
+        lines.append(line)
+    return lines
+
+
+def markdown_table(summary: Sequence[dict]) -> str:
+    """The summary per evaluation split: test first (the split nobody tuned on), then val."""
+    splits = sorted({e.get("split", "val") for e in summary}, key=lambda s: (s != "test", s))
+    out: List[str] = []
+    if "test" not in splits:
+        out += ["No test split: these are val numbers, the split a sweep (e.g. Optuna) tunes on. Give the real data "
+                "a `test` split (data.yaml `test:`, `real.test=...` or `real.test_json=...`) for held-out numbers.", ""]
+    for split in splits:
+        if len(splits) > 1 or split == "test":
+            out += [f"### {SPLIT_TITLES.get(split, split)}", ""]
+        out += _table([e for e in summary if e.get("split", "val") == split]) + [""]
+    boot = any("boot_map50" in e for e in summary)
+    note = ("Means over seeds with 95% t-intervals in brackets (none for a single seed); Δ is paired by seed."
+            + (" Image bootstrap: 95% percentile interval of the seed mean over resamples of the evaluation images "
+               "(Δ: paired, same images and seeds for the arm and real_only)." if boot else ""))
+    return "\n".join(out) + "\n" + note + "\n"
+
+
+def report_split(summary: Sequence[dict]) -> str:
+    """The split the plot and the headline numbers report: test when there is one."""
+    return "test" if any(e.get("split") == "test" for e in summary) else "val"
 
 
 def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
@@ -43,6 +75,8 @@ def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
     horizontal band. Bands are drawn within [0, 1], where mAP lives (the tables keep the raw t-intervals)."""
     plt = pyplot()
     band = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
+    split = report_split(summary)
+    summary = [e for e in summary if e.get("split", "val") == split]
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     fractions = sorted({e["fraction"] for e in summary if e["fraction"] > 0}) or [1.0]
@@ -63,7 +97,7 @@ def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
     if len(fractions) > 1:
         ax.set_xscale("log")
     ax.set_xlabel("fraction of the real train split")
-    ax.set_ylabel({"map50": "mAP50", "map50_95": "mAP50-95"}[metric] + " on real val")
+    ax.set_ylabel({"map50": "mAP50", "map50_95": "mAP50-95"}[metric] + f" on real {split}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -71,8 +105,8 @@ def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
 
 
 def results_key(rows: Sequence[dict]) -> str:
-    """What the result files say: every row but its weights path (which moves with the run dir)."""
-    return content_hash([{k: v for k, v in r.items() if k != "weights"} for r in rows])
+    """What the result files say: every row but its file locations (which move with the run dir)."""
+    return content_hash([{k: v for k, v in r.items() if k not in PATHS} for r in rows])
 
 
 def write_results(run_dir: Path, rows: Sequence[dict], metric: str, overwrite: bool = False) -> List[dict]:
@@ -84,7 +118,8 @@ def write_results(run_dir: Path, rows: Sequence[dict], metric: str, overwrite: b
     """
     key = results_key(rows)
     run = RunLayout(Path(run_dir))
-    strip = lambda r: json.dumps({k: v for k, v in r.items() if k != "weights"}, sort_keys=True)  # noqa: E731
+    strip = lambda r: json.dumps({k: v for k, v in r.items() if k not in PATHS and not (k == "split" and v == "val")},  # noqa: E731
+                                 sort_keys=True)
 
     def extended(old: dict) -> bool:
         old_rows = old.get("rows") if isinstance(old.get("rows"), list) else []
@@ -95,10 +130,11 @@ def write_results(run_dir: Path, rows: Sequence[dict], metric: str, overwrite: b
                             "or their inputs, changed)")
     summary = summarize(rows)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["arm", "fraction", "seed", "map50", "map50_95", "precision", "recall", "weights"])
+    writer = csv.DictWriter(buf, fieldnames=["arm", "fraction", "seed", "split", "map50", "map50_95", "precision",
+                                             "recall", "weights"])
     writer.writeheader()
     for r in rows:
-        writer.writerow({k: r.get(k) for k in writer.fieldnames})
+        writer.writerow({**{k: r.get(k) for k in writer.fieldnames}, "split": r.get("split", "val")})
     atomic_write_text(run.results("csv"), buf.getvalue())
     atomic_write_json(run.results("json"), {"rows": list(rows), "summary": summary, "key": key})
     atomic_write_text(run.results("md"), markdown_table(summary))

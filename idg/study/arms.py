@@ -31,6 +31,7 @@ from idg.core.errors import DataError
 from idg.core.hashing import content_hash
 from idg.core.layout import RunLayout
 from idg.data.subsets import PreparedReal
+from idg.generate.sets import set_layout, subset_dependent
 from idg.study import detect
 from idg.study.detect import EpochCallback
 from idg.study.keys import data_key, model_key, training_key
@@ -49,16 +50,14 @@ class Trained:
 
 
 def per_fraction_synthetic(cfg: IdgConfig) -> bool:
-    """Whether the synthetic set depends on the real subset (copy-paste) rather than being one per study."""
-    return cfg.generate.generator == "copy_paste"
+    """Whether the synthetic set depends on the real subset (copy-paste objects, real backgrounds, a fitted
+    box prior) rather than being one per study."""
+    return subset_dependent(cfg)
 
 
 def synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
     """The synthetic data.yaml that the synthetic arms of ``(fraction, seed)`` train on."""
-    run = RunLayout(Path(run_dir))
-    if per_fraction_synthetic(cfg):
-        return run.copy_paste_set(fraction, seed).dataset().data_yaml
-    return run.dataset().data_yaml
+    return set_layout(cfg, Path(run_dir), fraction, seed).dataset().data_yaml
 
 
 def existing_synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
@@ -155,16 +154,26 @@ def find_trained(cfg: IdgConfig, run_dir: Path) -> List[Trained]:
     return found
 
 
+def eval_dir(split: str) -> str:
+    """A training's evaluation folder for ``split`` (``eval_real`` for val, as before the test split existed)."""
+    return "eval_real" if split == "val" else f"eval_{split}"
+
+
 def evaluate_arms(cfg: IdgConfig, trained: Sequence[Trained], real: PreparedReal) -> List[dict]:
-    """One row per training: its mAPs on the real val split (Ultralytics' validator, ``last.pt``)."""
-    val_key = data_key(real.val_yaml, splits=("val",))
+    """One row per training and evaluation split (val, and test when the real data has one): its mAPs by
+    Ultralytics' validator on ``last.pt``, with the per-image matches kept for the bootstrap."""
     rows = []
-    for t in trained:
-        key = content_hash({"weights": t.key or str(t.weights), "val": val_key, "imgsz": cfg.detector.imgsz})
-        m = detect.evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector, key=key, overwrite=cfg.overwrite,
-                     reuse=cfg.resume)
-        rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, **m, "weights": str(t.weights)})
-        log.info("%-14s f=%-5g s=%d  mAP50=%.4f  mAP50-95=%.4f", t.arm, t.fraction, t.seed, m["map50"], m["map50_95"])
+    for split in real.splits:
+        split_key = data_key(real.val_yaml, splits=(split,))
+        for t in trained:
+            what = {"weights": t.key or str(t.weights), "val": split_key, "imgsz": cfg.detector.imgsz}
+            key = content_hash(what if split == "val" else {**what, "split": split})
+            m = detect.evaluate(t.weights, real.val_yaml, t.save_dir, eval_dir(split), cfg.detector, key=key,
+                                overwrite=cfg.overwrite, reuse=cfg.resume, split=split)
+            rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, "split": split, **m,
+                         "weights": str(t.weights), "image_stats": str(t.save_dir / eval_dir(split) / "image_stats.npz")})
+            log.info("%-14s f=%-5g s=%d %-4s mAP50=%.4f  mAP50-95=%.4f", t.arm, t.fraction, t.seed, split, m["map50"],
+                     m["map50_95"])
     return rows
 
 

@@ -149,22 +149,64 @@ def train(
     return TrainResult(weights, save_dir, False)
 
 
-def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorConfig,
-             key: Optional[str] = None, overwrite: bool = False, reuse: bool = True) -> Dict[str, float]:
-    """mAP50 and mAP50-95 of ``weights`` on the val split of ``data``, by Ultralytics' own validator.
+class ImageStats:
+    """Per-image matching results of one validation (``on_val_batch_end``): for each image its predictions'
+    true-positive flags at the ten IoU thresholds, confidences and classes, and its target classes. Saved as
+    ``image_stats.npz`` beside ``eval.json``, they let :mod:`idg.study.bootstrap` recompute mAP50 on resampled
+    image sets (an image-level bootstrap, paired across trainings evaluated on the same images)."""
 
-    The result is kept in ``eval.json`` and reused (with ``reuse``) while ``key`` (what it depends on) is
-    unchanged; one of other weights or val data raises RunDirError unless ``overwrite``.
+    def __init__(self) -> None:
+        self.seen = 0
+        self.names: list = []
+        self.rows: Dict[str, list] = {"tp": [], "conf": [], "pred_cls": [], "target_cls": []}
+
+    def on_batch(self, validator) -> None:
+        stats = validator.metrics.stats
+        n = len(stats["tp"])
+        files = validator.dataloader.dataset.im_files
+        for k in range(self.seen, n):
+            for key in self.rows:
+                self.rows[key].append(stats[key][k])
+            self.names.append(Path(files[k]).name)
+        self.seen = n
+
+    def save(self, path: Path) -> None:
+        import numpy as np
+
+        counts = {k: np.array([len(v) for v in vals], dtype=np.int64) for k, vals in self.rows.items()}
+        tp = [np.asarray(v, dtype=bool).reshape(-1, 10) for v in self.rows["tp"]]
+        tmp = path.with_name(f".{path.name}.tmp.npz")
+        np.savez_compressed(
+            tmp, names=np.array(self.names), n_pred=counts["conf"], n_target=counts["target_cls"],
+            tp=np.concatenate(tp) if tp else np.zeros((0, 10), bool),
+            conf=np.concatenate(self.rows["conf"]).astype(np.float32) if self.names else np.zeros(0, np.float32),
+            pred_cls=np.concatenate(self.rows["pred_cls"]).astype(np.int32) if self.names else np.zeros(0, np.int32),
+            target_cls=np.concatenate(self.rows["target_cls"]).astype(np.int32) if self.names else np.zeros(0, np.int32))
+        tmp.replace(path)
+
+
+def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorConfig,
+             key: Optional[str] = None, overwrite: bool = False, reuse: bool = True, split: str = "val") -> Dict[str, float]:
+    """mAP50 and mAP50-95 of ``weights`` on ``split`` (val or test) of ``data``, by Ultralytics' own validator.
+
+    The result is kept in ``eval.json`` (and the per-image matches in ``image_stats.npz``) and reused (with
+    ``reuse``) while ``key`` (what it depends on) is unchanged; one of other weights or eval data raises
+    RunDirError unless ``overwrite``.
     """
     out = Path(project) / name / "eval.json"
     if reuse:
         previous = reuse_or_refuse(out, key, overwrite=overwrite,
-                                   differs="holds an evaluation of other weights or val data")
-        if previous is not None:
+                                   differs=f"holds an evaluation of other weights or {split} data")
+        # An evaluation from before per-image matches were kept is redone when its weights are there (for the
+        # bootstrap); without them its numbers stand.
+        if previous is not None and ((out.parent / "image_stats.npz").is_file() or not Path(weights).is_file()):
             return {k: v for k, v in previous.items() if k != "key"}
-    metrics = load_yolo(str(weights)).val(
+    model = load_yolo(str(weights))
+    collector = ImageStats()
+    model.add_callback("on_val_batch_end", collector.on_batch)
+    metrics = model.val(
         data=str(data),
-        split="val",
+        split=split,
         imgsz=cfg.imgsz,
         batch=cfg.batch,
         workers=cfg.workers,
@@ -181,5 +223,6 @@ def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorC
         "precision": float(metrics.box.mp),
         "recall": float(metrics.box.mr),
     }
+    collector.save(out.parent / "image_stats.npz")
     atomic_write_json(out, {**result, "key": key})
     return result

@@ -4,6 +4,7 @@ baseline, and the flat metrics a sweeper reads."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 METRICS = ("map50", "map50_95")
@@ -22,35 +23,73 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> Dict[str, Opti
     return {"mean": mean, "ci_low": mean - half, "ci_high": mean + half, "n": n}
 
 
-def summarize(rows: Sequence[dict]) -> List[dict]:
-    """Per arm x fraction: mean and 95% CI of each metric over seeds, and the seed-paired difference to
-    ``real_only`` at the same fraction (an arm at fraction 0, which saw no real image, is compared with
-    every fraction's baseline: ``delta_<metric>_vs_real_f<fraction>``)."""
-    base = {(r["fraction"], r["seed"]): r for r in rows if r["arm"] == "real_only"}
+def split_of(row: dict) -> str:
+    return row.get("split", "val")  # rows written before the test split existed are val rows
+
+
+def _stats(rows: Sequence[dict]):
+    """The rows' per-image matches (``image_stats``), or None when any is missing."""
+    from idg.study.bootstrap import load_image_stats
+
+    paths = [r.get("image_stats") for r in rows]
+    if not all(p and Path(p).is_file() for p in paths):
+        return None
+    return [load_image_stats(Path(p)) for p in paths]
+
+
+def summarize(rows: Sequence[dict], n_boot: int = 1000) -> List[dict]:
+    """Per arm x fraction x split: mean and 95% t-interval of each metric over seeds, and the seed-paired
+    difference to ``real_only`` at the same fraction (an arm at fraction 0, which saw no real image, is
+    compared with every fraction's baseline: ``delta_<metric>_vs_real_f<fraction>``).
+
+    Where every training kept its per-image matches, ``boot_map50`` (and ``boot_delta_map50``, paired on the
+    same resampled images and the same seeds) add the image-level bootstrap interval of :mod:`idg.study.bootstrap`
+    (``n_boot`` resamples; 0 switches it off): the uncertainty from the choice of evaluation images, beside
+    the t-interval's from the choice of training seeds."""
+    from idg.study.bootstrap import bootstrap_map50
+
+    base = {(r["fraction"], r["seed"], split_of(r)): r for r in rows if r["arm"] == "real_only"}
     groups: Dict[tuple, List[dict]] = {}
     for r in rows:
-        groups.setdefault((r["arm"], r["fraction"]), []).append(r)
+        groups.setdefault((r["arm"], r["fraction"], split_of(r)), []).append(r)
     out = []
-    for (arm, fraction), group in sorted(groups.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        entry = {"arm": arm, "fraction": fraction}
+    for (arm, fraction, split), group in sorted(groups.items(), key=lambda kv: (kv[0][2] != "test", kv[0][2],
+                                                                               kv[0][1], kv[0][0])):
+        group = sorted(group, key=lambda r: r["seed"])
+        entry = {"arm": arm, "fraction": fraction, "split": split}
         for metric in METRICS:
             entry[metric] = mean_ci([r[metric] for r in group])
             if arm != "real_only":
-                fractions = sorted({f for f, _ in base}) if fraction == 0 else [fraction]
+                fractions = sorted({f for f, _, sp in base if sp == split}) if fraction == 0 else [fraction]
                 for f in fractions:
-                    diffs = [r[metric] - base[(f, r["seed"])][metric] for r in group if (f, r["seed"]) in base]
+                    diffs = [r[metric] - base[(f, r["seed"], split)][metric] for r in group if (f, r["seed"], split) in base]
                     if diffs:
                         key = f"delta_{metric}" if fraction != 0 else f"delta_{metric}_vs_real_f{f:g}"
                         entry[key] = mean_ci(diffs)
+        mine = _stats(group) if n_boot else None
+        if mine is not None:
+            entry["boot_map50"] = bootstrap_map50(mine, n_boot=n_boot)
+            if arm != "real_only":
+                fractions = sorted({f for f, _, sp in base if sp == split}) if fraction == 0 else [fraction]
+                for f in fractions:
+                    paired = [(r, base[(f, r["seed"], split)]) for r in group if (f, r["seed"], split) in base]
+                    theirs = _stats([b for _, b in paired]) if paired else None
+                    if theirs is not None:
+                        arm_stats = _stats([a for a, _ in paired])
+                        key = "boot_delta_map50" if fraction != 0 else f"boot_delta_map50_vs_real_f{f:g}"
+                        entry[key] = bootstrap_map50(arm_stats, theirs, n_boot=n_boot)
         out.append(entry)
     return out
 
 
 def flat_metrics(summary: Sequence[dict]) -> Dict[str, float]:
-    """``eval/<arm>/f<fraction>/<metric>`` -> mean (and ``.../delta_<metric>``), for metrics.json and sweeps."""
+    """``eval/<arm>/f<fraction>/<metric>`` -> mean (and ``.../delta_<metric>``) on val, ``eval/test/<arm>/...``
+    on test, for metrics.json and sweeps."""
     out: Dict[str, float] = {}
     for e in summary:
-        prefix = f"eval/{e['arm']}" + ("" if e["fraction"] == 0 else f"/f{e['fraction']:g}")
+        split = e.get("split", "val")
+        prefix = ("eval" if split == "val" else f"eval/{split}") + f"/{e['arm']}" + (
+            "" if e["fraction"] == 0 else f"/f{e['fraction']:g}")
         for key, stat in e.items():
             if isinstance(stat, dict) and "mean" in stat:
                 out[f"{prefix}/{key}"] = stat["mean"]
@@ -59,9 +98,9 @@ def flat_metrics(summary: Sequence[dict]) -> Dict[str, float]:
 
 def main_metric(summary: Sequence[dict], metric: str) -> Optional[float]:
     """The number a sweeper optimises: the synthetic-data arm at the largest real fraction (syn_then_real
-    if run, else mixed, else syn_only, else real_only)."""
+    if run, else mixed, else syn_only, else real_only), on val (tuning on test would make it val)."""
     for arm in ("syn_then_real", "mixed", "syn_only", "real_only"):
-        entries = [e for e in summary if e["arm"] == arm]
+        entries = [e for e in summary if e["arm"] == arm and e.get("split", "val") == "val"]
         if entries:
             return max(entries, key=lambda e: e["fraction"])[metric]["mean"]
     return None

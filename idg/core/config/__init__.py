@@ -6,17 +6,20 @@ detector, real, study, logger; ``root``: the whole config, its cross-field check
 Imports nothing of idg but ``idg.core``. Everything public is re-exported here: ``from idg.core.config import IdgConfig``.
 """
 
-from idg.core.config.generation import GENERATORS, CopyPasteConfig, GenerateConfig, InpaintConfig, SamplerConfig
+from idg.core.config.generation import (BLEND_MODES, GENERATORS, CopyPasteConfig, GenerateConfig, InpaintConfig,
+                                        SamplerConfig)
 from idg.core.config.models import FAMILIES, InpaintModelConfig, LoraConfig, ModelConfig
 from idg.core.config.judging import VERIFIERS, QualityConfig, VerifyConfig
 from idg.core.config.root import REPO_ROOT, IdgConfig, register_configs, to_config
-from idg.core.config.scene import BackgroundConfig, BackgroundPrompt, ClassConfig, DatasetConfig
+from idg.core.config.scene import (PHOTO_SOURCES, BackgroundConfig, BackgroundPrompt, BackgroundShare, ClassConfig,
+                                   DatasetConfig, RealClassesConfig)
 from idg.core.config.study import ARMS, DetectorConfig, LoggerConfig, RealConfig, StudyConfig
 from idg.core.stages import STAGES
 
 __all__ = [
-    "ARMS", "FAMILIES", "GENERATORS", "REPO_ROOT", "STAGES", "VERIFIERS", "BackgroundConfig", "BackgroundPrompt",
-    "ClassConfig", "CopyPasteConfig", "DatasetConfig", "DetectorConfig", "GenerateConfig", "IdgConfig", "InpaintConfig",
-    "InpaintModelConfig", "LoggerConfig", "LoraConfig", "ModelConfig", "QualityConfig", "RealConfig", "SamplerConfig",
-    "StudyConfig", "VerifyConfig", "register_configs", "to_config",
+    "ARMS", "BLEND_MODES", "FAMILIES", "GENERATORS", "PHOTO_SOURCES", "REPO_ROOT", "STAGES", "VERIFIERS",
+    "BackgroundConfig", "BackgroundPrompt", "BackgroundShare", "ClassConfig", "CopyPasteConfig", "DatasetConfig",
+    "DetectorConfig", "GenerateConfig", "IdgConfig", "InpaintConfig", "InpaintModelConfig", "LoggerConfig",
+    "LoraConfig", "ModelConfig", "QualityConfig", "RealClassesConfig", "RealConfig", "SamplerConfig", "StudyConfig",
+    "VerifyConfig", "register_configs", "to_config",
 ]

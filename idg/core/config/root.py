@@ -20,7 +20,7 @@ from idg.core.config.fields import check_prompt, check_range, help_field, whole_
 from idg.core.config.generation import CopyPasteConfig, GenerateConfig, InpaintConfig, SamplerConfig
 from idg.core.config.models import InpaintModelConfig, ModelConfig, resolve_inpaint_model
 from idg.core.config.judging import QualityConfig, VerifyConfig
-from idg.core.config.scene import BackgroundConfig, ClassConfig, DatasetConfig
+from idg.core.config.scene import BackgroundConfig, ClassConfig, DatasetConfig, RealClassesConfig
 from idg.core.config.study import DetectorConfig, LoggerConfig, RealConfig, StudyConfig
 from idg.core.errors import ConfigError
 from idg.core.stages import STAGES, stages_needing_real
@@ -33,6 +33,7 @@ class IdgConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     classes: Dict[str, ClassConfig] = field(default_factory=dict)
+    real_classes: RealClassesConfig = field(default_factory=RealClassesConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     inpaint: InpaintConfig = field(default_factory=InpaintConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -68,12 +69,12 @@ class IdgConfig:
         self.resolve_inpainting()
         self.validate_classes()
         self.validate_backgrounds()
-        needing = stages_needing_real(self) if self.real.data is None else ()
+        needing = stages_needing_real(self) if not self.real.given else ()
         if "generate" in needing:
-            raise ConfigError(
-                "generator=copy_paste cuts its objects from the real train split, but real.data is not set: pass "
-                "real.data=<path/to/data.yaml> (or real=fire8_mini)"
-            )
+            why = ("generator=copy_paste cuts its objects from the real train split" if self.generate.generator == "copy_paste"
+                   else "sampler=real_prior fits box layouts to the real train split" if self.sampler.name == "real_prior"
+                   else f"background={'+'.join(self.background.sources)} takes its backgrounds from the real train split")
+            raise ConfigError(f"{why}, but real.data is not set: pass real.data=<path/to/data.yaml> (or real=fire8_mini)")
         if needing:
             raise ConfigError(
                 "real.data is not set but the study trains or evaluates on real images: pass "
@@ -107,8 +108,11 @@ class IdgConfig:
             )
 
     def validate_backgrounds(self) -> None:
+        if "prompts" not in self.background.sources:
+            return
         if not self.background.prompts:
-            raise ConfigError("background.prompts is empty: give at least one background prompt")
+            raise ConfigError("background.prompts is empty: give at least one background prompt (or a photo source: "
+                              "background=images|real_empty|real_train)")
         for i, bg in enumerate(self.background.prompts):
             check_prompt(f"background.prompts[{i}].prompt", bg.prompt)
             if bg.num_images < 1:
