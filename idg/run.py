@@ -83,12 +83,14 @@ def _report_errors(func: Callable[[], Any]) -> Any:
     """Replaces Hydra's ``run_and_report`` for the CLI: Hydra's own user errors (an unknown option, a
     misspelt key, a wrong type) become one ``idg: error:`` paragraph and exit 2, like idg's; with
     HYDRA_FULL_ERROR=1, or for any other exception, Hydra reports as usual."""
+    from idg.core.disk import disk_full_message
     from idg.core.errors import full_error_requested, user_message
 
     try:
         return func()
     except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
-        message = None if full_error_requested() else user_message(exc)
+        # (a full disk while Hydra writes .hydra/ is one too; idg's own writes raise DiskFullError)
+        message = None if full_error_requested() else (user_message(exc) or disk_full_message(exc))
         if message is None:
             return _hydra_run_and_report(lambda e=exc: _reraise(e))
         exit_user_error(message)
@@ -141,13 +143,17 @@ def main() -> Optional[float]:
 
     # Hydra reports errors through this module-level function (private API, stable in Hydra 1.3, which
     # pyproject pins); swapping it is the only hook that sees compose errors before they are printed.
-    from idg.core.errors import full_error_requested
+    from idg.core.errors import UserErrorEscape, full_error_requested, user_message
 
     hydra_utils.run_and_report = _report_errors
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
         return hydra_main()
+    except UserErrorEscape as exc:  # from a Hydra callback (idg.core.paths.OutputDirCheck)
+        if full_error_requested():
+            raise exc.error from None
+        exit_user_error(user_message(exc.error))
     except KeyboardInterrupt as exc:
         if full_error_requested():
             raise

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from idg.core.atomic import dir_mode
+
 log = logging.getLogger(__name__)
 
 # Bump when the architecture below changes, so caches keyed on the path are not mixed up.
@@ -99,6 +101,7 @@ def build_tiny_sdxl(path: str | os.PathLike, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
+        os.chmod(tmp, dir_mode())  # mkdtemp's 0700 would lock colleagues out of a shared cache dir
         pipe.save_pretrained(tmp, safe_serialization=True)
         try:
             os.rename(tmp, path)
