@@ -72,7 +72,10 @@ def run_app(cfg: DictConfig, run_dir: Optional[str] = None, group: Optional[str]
         container = OmegaConf.to_container(cfg, resolve=True)
         metrics = run_study(conf, container, run_dir, group=group, sweep=sweep)
     except IdgError as exc:
-        if full_error_requested():
+        if full_error_requested() or os.getpid() not in _CLI_PID:
+            # A job a launcher runs in another process (submitit, Ray, joblib) raises: the launcher carries
+            # the error back to the CLI, which reports it once (an exit there would kill a Ray worker, which
+            # Ray retries, and lose the message).
             raise
         log.error("%s", exc)
         exit_user_error(user_message(exc))
@@ -123,6 +126,7 @@ def _raise_terminated(signum, frame) -> None:
 
 
 _RUN_DIRS: list = []  # the run dir of the job in progress, for the interruption message
+_CLI_PID: list = []  # the process of the `idg` command: jobs that run elsewhere raise their user errors
 
 
 # An absolute config path: relative ones resolve against the calling module, which breaks `python -m idg`
@@ -146,6 +150,7 @@ def main() -> Optional[float]:
     from idg.core.errors import UserErrorEscape, full_error_requested, user_message
 
     hydra_utils.run_and_report = _report_errors
+    _CLI_PID[:] = [os.getpid()]
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
