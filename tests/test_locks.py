@@ -55,21 +55,30 @@ def test_a_killed_holder_never_blocks_the_next_run(tmp_path):
         assert json.loads((tmp_path / LOCK_NAME).read_text())["pid"] == os.getpid()
 
 
-def test_a_lock_released_while_another_waits_on_its_file_is_never_held_twice(tmp_path):
-    """A releasing holder unlinks its file while still holding it; a run that opened the old file before must
-    not count it as the lock (it takes the new file instead)."""
-    first = DirLock(tmp_path).acquire()
-    stale_fd = os.open(tmp_path / LOCK_NAME, os.O_RDWR)  # someone opened the file, about to lock it
-    first.release()
-    second = DirLock(tmp_path).acquire()
-    try:
-        import fcntl
+def test_a_lock_released_while_another_waits_on_its_file_is_never_held_twice(tmp_path, monkeypatch):
+    """A run opens the lock file just before its holder releases it (the holder unlinks it, then unlocks):
+    locking that old file must not count as holding the dir; the run notices and takes the new file."""
+    import idg.core.lock as lock
 
-        fcntl.flock(stale_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the old inode: lockable, but no longer the lock
-        with pytest.raises(RunDirError):
+    first = DirLock(tmp_path).acquire()
+    stale = os.open(tmp_path / LOCK_NAME, os.O_RDWR)  # opened while first still held it
+    first.release()
+    real_open, calls = os.open, []
+
+    def open_the_stale_file_first(*args, **kwargs):
+        calls.append(args[0])
+        return stale if len(calls) == 1 else real_open(*args, **kwargs)
+
+    monkeypatch.setattr(lock.os, "open", open_the_stale_file_first)
+    second = DirLock(tmp_path).acquire()
+    monkeypatch.undo()
+    try:
+        assert len(calls) == 2  # the stale file was locked, found unlinked, dropped; the new one taken
+        with pytest.raises(OSError):
+            os.fstat(stale)  # closed by acquire
+        with pytest.raises(RunDirError, match=f"in use by pid {os.getpid()}"):
             DirLock(tmp_path).acquire()
     finally:
-        os.close(stale_fd)
         second.release()
 
 

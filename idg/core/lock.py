@@ -8,9 +8,11 @@ cut, a preempted node), so a stale lock never blocks the next run: the lock file
 does not, and a resubmitted job takes it and resumes. ``flock`` works across hosts on NFS (Linux maps it to
 an NFS byte-range lock), so jobs on different nodes sharing a run dir exclude each other too.
 
-The lock file holds the holder's pid, host, start time and command, only for the message; it is removed
-when the holder ends cleanly. Acquiring re-checks that the locked file is still the one under the name
-(a releasing holder unlinks it before unlocking), so two runs never both think they hold it.
+Forked children (dataloader workers) inherit the lock with the open file and release it when they exit,
+seconds after their parent at most. The lock file holds the holder's pid, host, start time and command,
+only for the message; it is removed when the holder ends cleanly. Acquiring re-checks that the locked
+file is still the one under the name (a releasing holder unlinks it before unlocking), so two runs never
+both think they hold it.
 """
 
 from __future__ import annotations
