@@ -131,3 +131,14 @@ def test_a_run_under_umask_022_writes_files_colleagues_can_read(tmp_path):
     wrong = {str(p): oct(stat.S_IMODE(p.stat().st_mode)) for p in files
              if stat.S_IMODE(p.stat().st_mode) != (0o755 if p.is_dir() else 0o644)}
     assert not wrong, wrong
+
+
+@pytest.mark.slow
+def test_a_whole_study_writes_every_file_with_the_umask_mode(smoke_run):
+    """The smoke study (generation, Ultralytics trainings, W&B offline run) under this process's umask: no
+    file or dir keeps a temp file's 0600 / 0700."""
+    mask = os.umask(0)
+    os.umask(mask)
+    wrong = {str(p): oct(stat.S_IMODE(p.lstat().st_mode)) for p in smoke_run.rglob("*") if not p.is_symlink()
+             and stat.S_IMODE(p.stat().st_mode) != (0o777 if p.is_dir() else 0o666) & ~mask}
+    assert not wrong, wrong

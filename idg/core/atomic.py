@@ -51,6 +51,20 @@ def dir_mode() -> int:
     return 0o777 & ~current_umask()
 
 
+def apply_umask(root: str | os.PathLike) -> None:
+    """Give every file and dir under ``root`` (itself included) the mode ``open()`` / ``mkdir`` would: for
+    trees written by libraries that create 0600 files (safetensors) or 0700 temp dirs (``mkdtemp``)."""
+    files, dirs = file_mode(), dir_mode()
+    os.chmod(root, dirs)
+    for parent, subdirs, names in os.walk(root):
+        for name in subdirs:
+            os.chmod(os.path.join(parent, name), dirs)
+        for name in names:
+            path = os.path.join(parent, name)
+            if not os.path.islink(path):
+                os.chmod(path, files)
+
+
 def with_filename(exc: OSError, path: str | os.PathLike, temp: Optional[str] = None) -> OSError:
     """``exc`` naming the file being written (an OSError from ``write`` or ``fsync`` names none; one from
     the temp file's creation or rename names the temp file)."""

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from idg.core.atomic import dir_mode
+from idg.core.atomic import apply_umask
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +101,8 @@ def build_tiny_sdxl(path: str | os.PathLike, seed: int = 0) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        os.chmod(tmp, dir_mode())  # mkdtemp's 0700 would lock colleagues out of a shared cache dir
         pipe.save_pretrained(tmp, safe_serialization=True)
+        apply_umask(tmp)  # mkdtemp's 0700 and safetensors' 0600 would lock colleagues out of a shared cache
         try:
             os.rename(tmp, path)
         except OSError:
