@@ -55,7 +55,7 @@ def check_dir(path: Any, key: str, hint: str = "") -> Path:
         raise RunDirError(f"{key}={given} cannot be created: {ancestor} is a file, not a directory{hint}")
     try:
         p.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".idg-write-test.", dir=p)
+        fd, probe = tempfile.mkstemp(prefix=".idg-write-test.", suffix=".tmp", dir=p)  # swept if left
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
