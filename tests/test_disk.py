@@ -69,19 +69,24 @@ def test_a_full_disk_stops_with_one_error_and_the_rerun_resumes_identically(tmp_
         proc = subprocess.Popen(args, cwd=REPO, env={**os.environ, "HYDRA_FULL_ERROR": ""}, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
         manifest = run_dir / "dataset" / "manifest.jsonl"
-        deadline = time.monotonic() + 600
-        while proc.poll() is None and time.monotonic() < deadline:  # fill the disk once an image is done
-            if manifest.is_file() and manifest.read_bytes().count(b"\n") >= 1:
-                break
-            time.sleep(0.05)
         filler = disk / "filler"
-        with open(filler, "wb", buffering=0) as fh:  # unbuffered: nothing left to flush at close
-            try:
-                while True:
-                    fh.write(b"\0" * 65536)
-            except OSError as exc:
-                assert exc.errno == errno.ENOSPC
-        _, stderr = proc.communicate(timeout=600)
+        try:
+            deadline = time.monotonic() + 600
+            while proc.poll() is None and time.monotonic() < deadline:  # fill the disk once an image is done
+                if manifest.is_file() and manifest.read_bytes().count(b"\n") >= 1:
+                    break
+                time.sleep(0.05)
+            with open(filler, "wb", buffering=0) as fh:  # unbuffered: nothing left to flush at close
+                try:
+                    while True:
+                        fh.write(b"\0" * 65536)
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC
+            _, stderr = proc.communicate(timeout=600)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
         last = stderr.strip().splitlines()[-1]  # (the model loaded, so library warnings may come before it)
         assert proc.returncode == 2, stderr[-3000:]
         assert last.startswith("idg: error: no space left on ") and stderr.count("idg: error:") == 1, stderr[-3000:]
