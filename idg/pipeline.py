@@ -104,7 +104,7 @@ def _run_stages(cfg: IdgConfig, config: Dict[str, Any], run: RunLayout, group: O
 def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
     """All start-up checks; returns the validated real dataset when the study needs one."""
     from idg.models.detector import check_detector_model, configure_ultralytics
-    from idg.models.diffusion import check_model_available
+    from idg.models.checkpoints import check_models
 
     check_paths(cfg, run_dir)
     for warning in space_warnings(cfg, run_dir):
@@ -115,9 +115,9 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
         from idg.generate.copy_paste import check_sources
 
         check_sources(real)
-    if "generate" in cfg.stages:
-        check_model_available(cfg.model, cfg.offline)
     diffusion_generate = "generate" in cfg.stages and cfg.generate.generator == "diffusion"
+    if "generate" in cfg.stages:
+        check_models(cfg.model, cfg.inpaint_model if diffusion_generate else None, cfg.offline, cfg.inpaint.steps)
     if needs_ultralytics(cfg):
         configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
     if "train" in cfg.stages:

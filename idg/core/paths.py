@@ -114,10 +114,14 @@ def dirs_to_write(cfg: "IdgConfig", run_dir: Path) -> List[Tuple[str, Path, str]
     cache_hint = "set generate.cache_dir to a writable directory (it holds the background cache and built models)"
     if "generate" in cfg.stages and cfg.generate.use_cache:
         dirs.append(("generate.cache_dir", Path(cfg.generate.cache_dir), cache_hint))
-    pretrained = Path(os.path.expanduser(cfg.model.pretrained))
-    if "generate" in cfg.stages and cfg.model.build_tiny and not (pretrained / "model_index.json").is_file():
-        dirs.append((f"model.pretrained={cfg.model.pretrained}: its parent", pretrained.parent,
-                     "the tiny model is built there; set generate.cache_dir (or model.pretrained) to a writable place"))
+    inpaint_model = getattr(cfg, "inpaint_model", None)
+    for key, node in (("model", cfg.model), ("inpaint_model", inpaint_model)):
+        if "generate" not in cfg.stages or node is None or not node.build_tiny or not node.pretrained:
+            continue
+        pretrained = Path(os.path.expanduser(node.pretrained))
+        if not (pretrained / "model_index.json").is_file():
+            dirs.append((f"{key}.pretrained={node.pretrained}: its parent", pretrained.parent,
+                         f"the tiny model is built there; set generate.cache_dir (or {key}.pretrained) to a writable place"))
     if needs_ultralytics(cfg):
         key, path = ultralytics_dir(cfg)
         dirs.append((key if key.startswith("$") else f"{key} (its ultralytics/ settings dir)", path,

@@ -1,7 +1,8 @@
 """Content-addressed background cache, shared by every run that uses the same cache dir.
 
-A background is a pure function of (model, prompt, negative prompt, seed, size, steps, guidance); its key is
-the SHA-256 of those, so a sweep over inpainting settings generates each background once.
+A background is a pure function of (model: checkpoint, revision, dtype and any scheduler or LoRAs; prompt,
+negative prompt, seed, size, steps, guidance); its key is the SHA-256 of those, so a sweep over inpainting
+settings generates each background once.
 
 Concurrent jobs (a sweep, shards on a cluster, a network filesystem) share it safely. Reads take no lock: an
 entry appears under its name only once complete. Writes are write-once creates
