@@ -22,9 +22,12 @@ from omegaconf import DictConfig
 
 from idg.core.atomic import remove_temp_files
 from idg.core.config import IdgConfig, to_config
+from idg.core.disk import disk_full_is_a_user_error, space_warnings
 from idg.core.errors import DataError
 from idg.core.events import Events
 from idg.core.layout import RunLayout
+from idg.core.lock import DirLock
+from idg.core.paths import check_paths, needs_ultralytics, run_dir_key
 from idg.core.rundir import check_previous_run, check_run_dir, clear_previous_outputs
 from idg.core.stages import needs_real
 from idg.data.photos import PhotoFile
@@ -51,8 +54,18 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
     """Run the stages of ``cfg.stages`` into ``run_dir``; returns the metrics also written to metrics.json.
 
     ``config`` is the resolved config as written to config.yaml; ``sweep`` (a ``--multirun`` job:
-    :func:`idg.core.overrides.sweep_info`) goes into the W&B config only."""
+    :func:`idg.core.overrides.sweep_info`) goes into the W&B config only.
+
+    One run writes a run dir at a time: a second one started on the same dir is refused (RunDirError naming
+    the holder's pid) until the first ends. A full disk ends the study with a DiskFullError."""
     run = RunLayout(Path(run_dir).resolve())
+    check_run_dir(run.root, run_dir_key(cfg))  # before the lock file goes in
+    with disk_full_is_a_user_error(run.root), DirLock(run.root):
+        return _run_stages(cfg, config, run, group, sweep)
+
+
+def _run_stages(cfg: IdgConfig, config: Dict[str, Any], run: RunLayout, group: Optional[str],
+                sweep: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     if cfg.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
     inputs = check_inputs(cfg, run.root)
@@ -118,6 +131,9 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Inputs:
     from idg.models.detector import check_detector_model, configure_ultralytics
     from idg.models.checkpoints import check_models
 
+    check_paths(cfg, run_dir)
+    for warning in space_warnings(cfg, run_dir):
+        log.warning("%s", warning)
     check_feasible(cfg)
     real = load_real(cfg.real, cfg.class_names) if needs_real(cfg) else None
     photos = None
@@ -130,7 +146,7 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Inputs:
     diffusion_generate = "generate" in cfg.stages and cfg.generate.generator == "diffusion"
     if "generate" in cfg.stages and needs_diffusion(cfg):  # copy-paste onto photos loads no diffusion model
         check_models(cfg.model, cfg.inpaint_model if diffusion_generate else None, cfg.offline, cfg.inpaint.steps)
-    if "train" in cfg.stages or "evaluate" in cfg.stages or (diffusion_generate and cfg.verify.name == "detector"):
+    if needs_ultralytics(cfg):
         configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
     if "train" in cfg.stages:
         check_detector_model(cfg.detector.model, cfg.offline)
@@ -138,7 +154,6 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Inputs:
         from idg.generate.verify import check_verifier
 
         check_verifier(cfg.verify, cfg.offline)
-    check_run_dir(run_dir)
     check_previous_run(cfg, run_dir)
     # Stages that continue an earlier run need its outputs: a wrong hydra.run.dir fails here, not after setup.
     if "train" in cfg.stages and "generate" not in cfg.stages:

@@ -72,7 +72,10 @@ def run_app(cfg: DictConfig, run_dir: Optional[str] = None, group: Optional[str]
         container = OmegaConf.to_container(cfg, resolve=True)
         metrics = run_study(conf, container, run_dir, group=group, sweep=sweep)
     except IdgError as exc:
-        if full_error_requested():
+        if full_error_requested() or os.getpid() not in _CLI_PID:
+            # A job a launcher runs in another process (submitit, Ray, joblib) raises: the launcher carries
+            # the error back to the CLI, which reports it once (an exit there would kill a Ray worker, which
+            # Ray retries, and lose the message).
             raise
         log.error("%s", exc)
         exit_user_error(user_message(exc))
@@ -83,12 +86,14 @@ def _report_errors(func: Callable[[], Any]) -> Any:
     """Replaces Hydra's ``run_and_report`` for the CLI: Hydra's own user errors (an unknown option, a
     misspelt key, a wrong type) become one ``idg: error:`` paragraph and exit 2, like idg's; with
     HYDRA_FULL_ERROR=1, or for any other exception, Hydra reports as usual."""
+    from idg.core.disk import disk_full_message
     from idg.core.errors import full_error_requested, user_message
 
     try:
         return func()
     except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
-        message = None if full_error_requested() else user_message(exc)
+        # (a full disk while Hydra writes .hydra/ is one too; idg's own writes raise DiskFullError)
+        message = None if full_error_requested() else (user_message(exc) or disk_full_message(exc))
         if message is None:
             return _hydra_run_and_report(lambda e=exc: _reraise(e))
         exit_user_error(message)
@@ -121,6 +126,7 @@ def _raise_terminated(signum, frame) -> None:
 
 
 _RUN_DIRS: list = []  # the run dir of the job in progress, for the interruption message
+_CLI_PID: list = []  # the process of the `idg` command: jobs that run elsewhere raise their user errors
 
 
 # An absolute config path: relative ones resolve against the calling module, which breaks `python -m idg`
@@ -141,13 +147,18 @@ def main() -> Optional[float]:
 
     # Hydra reports errors through this module-level function (private API, stable in Hydra 1.3, which
     # pyproject pins); swapping it is the only hook that sees compose errors before they are printed.
-    from idg.core.errors import full_error_requested
+    from idg.core.errors import UserErrorEscape, full_error_requested, user_message
 
     hydra_utils.run_and_report = _report_errors
+    _CLI_PID[:] = [os.getpid()]
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
         return hydra_main()
+    except UserErrorEscape as exc:  # from a Hydra callback (idg.core.paths.OutputDirCheck)
+        if full_error_requested():
+            raise exc.error from None
+        exit_user_error(user_message(exc.error))
     except KeyboardInterrupt as exc:
         if full_error_requested():
             raise
