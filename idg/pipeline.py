@@ -14,20 +14,22 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from omegaconf import DictConfig
 
 from idg.core.atomic import remove_temp_files
 from idg.core.config import IdgConfig, to_config
 from idg.core.events import Events
-from idg.core.layout import RunLayout
+from idg.core.layout import RunLayout, tag
 from idg.core.rundir import check_previous_run, check_run_dir, clear_previous_outputs
 from idg.core.stages import needs_real
 from idg.data.real import RealDataset, load_real
 from idg.data.subsets import PreparedReal, prepare_real
 from idg.generate.sampling import check_feasible
+from idg.report.console import Console
 from idg.report.run_files import RunManifest, write_config, write_metrics
 from idg.report.wandb_log import WandbLogger
 from idg.report.wandb_media import run_name, wandb_config
@@ -51,29 +53,42 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
     run = RunLayout(Path(run_dir).resolve())
     if cfg.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
-    real = check_inputs(cfg, run.root)
+    console = Console(run.root)
+    events = Events([console])
+    with stage(events, "check_inputs"):
+        real = check_inputs(cfg, run.root)
     clear_previous_outputs(cfg, run.root)
     swept = remove_temp_files(run.root)  # of writes a kill interrupted (results, metrics, weights records)
     if swept:
         log.info("removed %d temp file(s) of interrupted writes in %s", swept, run.root)
     write_config(run.root, config)
     record = RunManifest(run.root)
-    events = Events([WandbLogger(cfg.logger, run.root, wandb_config(config, sweep),
-                                 name=run_name(cfg.dataset.name, run.root, sweep), group=group, offline=cfg.offline)])
+    console.wandb = WandbLogger(cfg.logger, run.root, wandb_config(config, sweep),
+                                name=run_name(cfg.dataset.name, run.root, sweep), group=group, offline=cfg.offline)
+    events.listeners.insert(0, console.wandb)  # W&B finishes before the console's closing block
     metrics: Dict[str, Any] = {}
     try:
         # The real set first: the copy-paste generator cuts its objects from its train subsets.
         prepared = prepare_real(real, run.real) if real is not None else None
         if "generate" in cfg.stages:
             record.stage("generate", "running")
-            sets = generate(cfg, run, prepared)
-            exported = export(cfg, sets)
-            shortcut_set(cfg, run, sets)
-            metrics.update(report_generation(cfg, run, sets, exported, record, events))
+            with stage(events, "generate") as detail:
+                sets = generate(cfg, run, prepared)
+                detail.append(generation_summary(sets))
+            with stage(events, "export") as detail:
+                exported = export(cfg, sets)
+                detail.append("written" if exported else "not written: the set is incomplete (a shard, or interrupted)")
+            with stage(events, "shortcut_set") as detail:
+                detail.append(shortcut_summary(cfg, shortcut_set(cfg, run, sets)))
+            with stage(events, "report_generation"):
+                metrics.update(report_generation(cfg, run, sets, exported, record, events))
         if "train" in cfg.stages:
-            train(cfg, run, prepared, record, events)
+            with stage(events, "train") as detail:
+                trained = train(cfg, run, prepared, record, events)
+                detail.append(f"{len(trained)} training{'s' if len(trained) != 1 else ''}")
         if "evaluate" in cfg.stages:
-            metrics.update(evaluate(cfg, run, prepared, record, events))
+            with stage(events, "evaluate"):
+                metrics.update(evaluate(cfg, run, prepared, record, events))
         write_metrics(run.root, metrics)
         events.emit("summary", metrics)
         record.finish("complete")
@@ -83,6 +98,42 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
         record.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         events.emit("finish", 1)
         raise
+
+
+@contextmanager
+def stage(events: Events, name: str) -> Iterator[List[str]]:
+    """A stage's ``started`` and ``done`` events, with its elapsed time and the one-line summary the block
+    appends to the list it gets (no ``done`` when the stage raises)."""
+    detail: List[str] = []
+    t0 = time.perf_counter()
+    events.emit("stage", name, "started")
+    yield detail
+    events.emit("stage", name, "done", time.perf_counter() - t0, "; ".join(d for d in detail if d))
+
+
+def generation_summary(sets: list) -> str:
+    """``8 images (2 done earlier), 10 objects (1 rejected), 0.66 img/s; backgrounds: 8 generated, 0 from cache``."""
+    total = {}
+    for r in sets:
+        for k, v in r.stats.as_dict().items():
+            total[k] = total.get(k, 0) + v
+    text = f"{total['images']} images"
+    if total["images_skipped"]:
+        text += f" ({total['images_skipped']} done earlier)"
+    text += f", {total['objects']} objects"
+    if total["objects_rejected"]:
+        text += f" ({total['objects_rejected']} rejected)"
+    if total["seconds"] > 0 and total["images"]:
+        text += f", {total['images'] / total['seconds']:.2f} img/s"
+    if len(sets) > 1:
+        text += f", {len(sets)} sets"
+    return text + f"; backgrounds: {total['backgrounds_generated']} generated, {total['backgrounds_from_cache']} from cache"
+
+
+def shortcut_summary(cfg: IdgConfig, path: Optional[Path]) -> str:
+    if path is None:
+        return "not made (copy-paste generator, a shard, an incomplete set, or quality.shortcut_images=0)"
+    return f"{cfg.quality.shortcut_images} null-prompt images in {path}"
 
 
 # ------------------------------------------------------------------------------------ start-up checks
@@ -103,7 +154,7 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
         check_model_available(cfg.model, cfg.offline)
     diffusion_generate = "generate" in cfg.stages and cfg.generate.generator == "diffusion"
     if "train" in cfg.stages or "evaluate" in cfg.stages or (diffusion_generate and cfg.verify.name == "detector"):
-        configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
+        configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline, cfg.detector.verbose)
     if "train" in cfg.stages:
         check_detector_model(cfg.detector.model, cfg.offline)
     if diffusion_generate:
@@ -193,7 +244,8 @@ def train(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal], reco
 
     t0 = time.perf_counter()
     record.stage("train", "running")
-    trained = train_arms(cfg, run.root, prepared, on_epoch=events.epoch)
+    trained = train_arms(cfg, run.root, prepared, on_epoch=events.epoch,
+                         on_training=lambda step: events.emit("training", step))
     record.stage("train", "complete", seconds=round(time.perf_counter() - t0, 1), trainings=len(trained))
     if "evaluate" not in cfg.stages:  # else the models are logged with their real-val metrics
         events.emit("models", [trained_as_dict(t) for t in trained], cfg.dataset.name, run.dataset_dir)
@@ -203,21 +255,31 @@ def train(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal], reco
 def evaluate(cfg: IdgConfig, run: RunLayout, prepared: PreparedReal, record: RunManifest,
              events: Events) -> Dict[str, Any]:
     """Every training on the real val split, the results files, and the seam-shortcut rates."""
-    from idg.report.results import write_results
+    from idg.report.results import results_series, write_results
     from idg.study.arms import evaluate_arms, find_trained
+    from idg.study.detect import eval_plots
     from idg.study.shortcut_rate import shortcut_metrics
-    from idg.study.stats import flat_metrics, main_metric
+    from idg.study.stats import flat_metrics, main_entry, main_metric
 
     record.stage("evaluate", "running")
     trained = find_trained(cfg, run.root)
     rows = evaluate_arms(cfg, trained, prepared)
     summary = write_results(run.root, rows, cfg.study.metric, overwrite=cfg.overwrite)
-    metrics = flat_metrics(summary)
+    metrics = flat_metrics(rows, summary)
     metrics["main_metric"] = main_metric(summary, cfg.study.metric)
     metrics.update(shortcut_metrics(cfg, run.root, trained))
     metrics["main_metric_name"] = cfg.study.metric
+    entry = main_entry(summary)
+    if entry is not None:
+        metrics["main_metric_of"] = f"{entry['arm']}/f{entry['fraction']:g}"
     record.stage("evaluate", "complete", rows=len(rows))
-    events.emit("table", "eval/results", [{k: v for k, v in r.items() if k != "weights"} for r in rows])
+    events.emit("table", "tables/results", [{k: v for k, v in r.items() if k != "weights"} for r in rows])
+    figures = {"charts/results": run.results("png")}
+    for t in trained:  # Ultralytics' PR curve and confusion matrix of each evaluation
+        figures.update({f"eval/{t.arm}/{tag(t.fraction, t.seed)}/{k}": p for k, p in eval_plots(t.save_dir, "eval_real").items()})
+    events.emit("images", figures)
+    events.emit("chart", "charts/results_by_fraction", f"{cfg.study.metric} on real val vs real fraction",
+                "real fraction", results_series(summary, cfg.study.metric))
     events.emit("models", rows, cfg.dataset.name, run.dataset_dir)
     events.metrics(metrics)
     return metrics

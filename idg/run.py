@@ -13,7 +13,6 @@ own report (traceback, exit status 1).
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -36,7 +35,7 @@ def _hydra_context() -> tuple[str, Optional[str], Optional[dict]]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from idg.core.overrides import sweep_info
+    from idg.core.overrides import group_name, sweep_info
 
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
@@ -45,7 +44,7 @@ def _hydra_context() -> tuple[str, Optional[str], Optional[dict]]:
         sweep = sweep_info(hc.sweep.dir, hc.job.num, list(hc.overrides.task))
     except Exception as exc:  # noqa: BLE001 - W&B bookkeeping must never stop a sweep job
         log.warning("could not read the sweep's overrides (%s); W&B config gets no sweep keys", exc)
-        return hc.runtime.output_dir, os.path.basename(os.path.normpath(hc.sweep.dir)), None
+        return hc.runtime.output_dir, group_name(hc.sweep.dir), None
     return hc.runtime.output_dir, sweep["name"], sweep
 
 
@@ -56,10 +55,12 @@ def exit_user_error(message: str) -> None:
 
 
 def run_app(cfg: DictConfig, run_dir: Optional[str] = None, group: Optional[str] = None,
-            sweep: Optional[dict] = None, overrides: Sequence[str] = ()) -> Optional[float]:
+            sweep: Optional[dict] = None, overrides: Sequence[str] = (), verbose: bool = False) -> Optional[float]:
     """Validate ``cfg`` (and refuse secrets in ``overrides``) and run the study; user errors exit 2 with one
-    clear paragraph (traceback with HYDRA_FULL_ERROR=1)."""
+    clear paragraph (traceback with HYDRA_FULL_ERROR=1). ``verbose`` (``-v``) turns Ultralytics' own
+    output on, as ``detector.verbose=true`` does."""
     from idg.core.errors import ConfigError, IdgError, full_error_requested, user_message
+    from idg.core.progress import FILE_ONLY
     from idg.core.secrets import secret_override
     from idg.pipeline import load_config, run_study
 
@@ -68,13 +69,14 @@ def run_app(cfg: DictConfig, run_dir: Optional[str] = None, group: Optional[str]
         if secret:
             raise ConfigError(secret)
         conf = load_config(cfg)
+        conf.detector.verbose = conf.detector.verbose or verbose
         run_dir = conf.run_dir or run_dir
         container = OmegaConf.to_container(cfg, resolve=True)
         metrics = run_study(conf, container, run_dir, group=group, sweep=sweep)
     except IdgError as exc:
         if full_error_requested():
             raise
-        log.error("%s", exc)
+        log.error("%s", exc, extra=FILE_ONLY)  # into the run's log file; the console gets the one paragraph below
         exit_user_error(user_message(exc))
     return metrics.get("main_metric")
 
@@ -129,10 +131,16 @@ _RUN_DIRS: list = []  # the run dir of the job in progress, for the interruption
 def hydra_main(cfg: DictConfig) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
 
+    from idg.report.console import quiet_libraries, verbose_requested
+
+    verbose = verbose_requested()
+    if not verbose:
+        quiet_libraries()
     _scrub_hydra_outputs()
     run_dir, group, sweep = _hydra_context()
     _RUN_DIRS[:] = [cfg.get("run_dir") or run_dir]
-    return run_app(cfg, run_dir=run_dir, group=group, sweep=sweep, overrides=list(HydraConfig.get().overrides.task))
+    return run_app(cfg, run_dir=run_dir, group=group, sweep=sweep, overrides=list(HydraConfig.get().overrides.task),
+                   verbose=verbose)
 
 
 def main() -> Optional[float]:
@@ -143,6 +151,9 @@ def main() -> Optional[float]:
     # pyproject pins); swapping it is the only hook that sees compose errors before they are printed.
     from idg.core.errors import full_error_requested
 
+    from idg.report.console import expand_verbose_flag
+
+    sys.argv[1:] = expand_verbose_flag(sys.argv[1:])
     hydra_utils.run_and_report = _report_errors
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None

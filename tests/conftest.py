@@ -23,7 +23,8 @@ def session_tmp(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def offline_env(session_tmp: Path):
-    """No test touches the network or writes into $HOME: every library's cache points into a temp dir."""
+    """No test touches the network or writes into $HOME: every library's cache points into a temp dir (W&B's
+    staging and artifact cache are idg's job: it puts them into each run dir)."""
     env = {
         "IDG_CACHE_DIR": str(session_tmp / "cache"),
         "HF_HOME": str(session_tmp / "hf"),
@@ -32,8 +33,6 @@ def offline_env(session_tmp: Path):
         "YOLO_CONFIG_DIR": str(session_tmp / "ultralytics"),
         "MPLCONFIGDIR": str(session_tmp / "mpl"),
         "WANDB_MODE": "offline",
-        "WANDB_CACHE_DIR": str(session_tmp / "wandb-cache"),
-        "WANDB_DATA_DIR": str(session_tmp / "wandb-data"),
         "WANDB_CONFIG_DIR": str(session_tmp / "wandb-config"),
         "WANDB_SILENT": "true",
         "TORCHINDUCTOR_CACHE_DIR": str(session_tmp / "inductor"),

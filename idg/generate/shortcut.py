@@ -24,6 +24,7 @@ from idg.core.config import IdgConfig
 from idg.core.hashing import content_hash
 from idg.core.keyed import reuse_or_refuse
 from idg.core.layout import RunLayout
+from idg.core.progress import FILE_ONLY, LazyBar
 from idg.core.seeds import derive_seed, rng_for
 from idg.data.yolo import yolo_lines
 from idg.generate.backgrounds import PromptBackgrounds
@@ -65,16 +66,20 @@ def generate_shortcut(cfg: IdgConfig, run_dir: str | Path, source: PromptBackgro
     seed, res, bs = cfg.generate.seed, cfg.generate.resolution, cfg.generate.batch_size
     prompts = [cfg.background.prompts[k % len(cfg.background.prompts)].prompt for k in range(n)]
     images: Dict[int, np.ndarray] = {}
-    for start in range(0, n, bs):
-        chunk = list(range(start, min(n, start + bs)))
-        raw = source.text_to_image([prompts[k] for k in chunk], [derive_seed(seed, "shortcut-background", k) for k in chunk])
-        images.update(zip(chunk, to_uint8(np.nan_to_num(raw, nan=0.0))))
     boxes = {k: sample_boxes(cfg.sampler, class_ranges(cfg), res, res, rng_for(seed, "shortcut-boxes", k))[0] for k in range(n)}
-    for round_keys in schedule_rounds(boxes):
-        for start in range(0, len(round_keys), bs):
-            jobs = [PaintJob((k, j), boxes[k][j], NULL_PROMPT, derive_seed(seed, "shortcut-object", k, j))
-                    for k, j in round_keys[start : start + bs]]
-            painter.paint(images, jobs)
+    # one step per background and per box; the bar opens after the first batch (the model may load in it)
+    with LazyBar(n + sum(len(b) for b in boxes.values()), "shortcut set", unit="step", enabled=cfg.generate.progress) as bar:
+        for start in range(0, n, bs):
+            chunk = list(range(start, min(n, start + bs)))
+            raw = source.text_to_image([prompts[k] for k in chunk], [derive_seed(seed, "shortcut-background", k) for k in chunk])
+            images.update(zip(chunk, to_uint8(np.nan_to_num(raw, nan=0.0))))
+            bar.update(len(chunk))
+        for round_keys in schedule_rounds(boxes):
+            for start in range(0, len(round_keys), bs):
+                jobs = [PaintJob((k, j), boxes[k][j], NULL_PROMPT, derive_seed(seed, "shortcut-object", k, j))
+                        for k, j in round_keys[start : start + bs]]
+                painter.paint(images, jobs)
+                bar.update(len(jobs))
     entries = []
     for k in range(n):
         objects = [{"class_id": b.cls, "box": [b.x, b.y, b.w, b.h]} for b in boxes[k]]
@@ -83,5 +88,6 @@ def generate_shortcut(cfg: IdgConfig, run_dir: str | Path, source: PromptBackgro
         entries.append({"image": f"images/{k:06d}.png", "boxes": [o["box"] for o in objects],
                         "class_ids": [o["class_id"] for o in objects]})
     atomic_write_json(info, {"key": key, "prompt": NULL_PROMPT, "images": entries, "width": res, "height": res})
-    log.info("shortcut set: %d null-prompt images with %d boxes in %s", n, sum(len(e["boxes"]) for e in entries), out)
+    log.info("shortcut set: %d null-prompt images with %d boxes in %s", n, sum(len(e["boxes"]) for e in entries), out,
+             extra=FILE_ONLY)
     return out

@@ -32,7 +32,7 @@ from idg.core.layout import RunLayout
 from idg.core.overrides import assignments, multirun_swept_keys, read_overrides
 
 MAIN = "main_metric"
-DEFAULT_METRICS = [MAIN, "eval/*/map50", "eval/*/map50_95"]
+DEFAULT_METRICS = [MAIN, "eval/*/mean/map50", "eval/*/mean/map50_95"]  # per arm x fraction, means over seeds
 
 
 @dataclass

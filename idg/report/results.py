@@ -1,5 +1,6 @@
-"""The study's results as files: ``results.csv`` (one row per training), ``results.json`` (rows and summary),
-``results.md`` (the summary table) and ``results.png`` (mAP vs real fraction)."""
+"""The study's results as files: ``results.csv`` (one row per training: mAPs, precision, recall and per-class
+``ap50/<class>``, ``ap50_95/<class>``), ``results.json`` (rows and summary), ``results.md`` (the summary
+table) and ``results.png`` (mAP vs real fraction)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from idg.core.hashing import content_hash
 from idg.core.keyed import reuse_or_refuse
 from idg.core.layout import RunLayout
 from idg.report.figures import pyplot, save_figure
-from idg.study.stats import summarize
+from idg.study.stats import PER_CLASS, summarize
 
 
 def _fmt(stat: Optional[dict]) -> str:
@@ -70,6 +71,14 @@ def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def results_series(summary: Sequence[dict], metric: str) -> dict:
+    """``{arm: [(real fraction, mean metric), ...]}`` for a line chart (an arm without real images at 0)."""
+    series: dict = {}
+    for e in sorted(summary, key=lambda e: e["fraction"]):
+        series.setdefault(e["arm"], []).append((e["fraction"], e[metric]["mean"]))
+    return series
+
+
 def results_key(rows: Sequence[dict]) -> str:
     """What the result files say: every row but its weights path (which moves with the run dir)."""
     return content_hash([{k: v for k, v in r.items() if k != "weights"} for r in rows])
@@ -87,15 +96,20 @@ def write_results(run_dir: Path, rows: Sequence[dict], metric: str, overwrite: b
     strip = lambda r: json.dumps({k: v for k, v in r.items() if k != "weights"}, sort_keys=True)  # noqa: E731
 
     def extended(old: dict) -> bool:
+        # every earlier row is among the new ones, compared on the columns it has (results written before
+        # idg recorded per-class APs lack those)
         old_rows = old.get("rows") if isinstance(old.get("rows"), list) else []
-        return old.get("key") is None or {strip(r) for r in old_rows} <= {strip(r) for r in rows}
+        return old.get("key") is None or all(
+            isinstance(o, dict) and strip(o) in {strip({k: r.get(k) for k in o}) for r in rows} for o in old_rows)
 
     reuse_or_refuse(run.results("json"), key, overwrite=overwrite, accept=extended, redo="replace them",
                     differs="holds the results of other trainings or evaluations (study arms, fractions or seeds, "
                             "or their inputs, changed)")
     summary = summarize(rows)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["arm", "fraction", "seed", "map50", "map50_95", "precision", "recall", "weights"])
+    per_class = list(dict.fromkeys(k for r in rows for k in r if k.split("/")[0] in PER_CLASS))
+    writer = csv.DictWriter(buf, fieldnames=["arm", "fraction", "seed", "map50", "map50_95", "precision", "recall",
+                                             *per_class, "weights"])
     writer.writeheader()
     for r in rows:
         writer.writerow({k: r.get(k) for k in writer.fieldnames})
