@@ -101,4 +101,7 @@ def smoke_run(tmp_path_factory, tiny_model) -> Path:
     run_dir = tmp_path_factory.mktemp("smoke") / "run"
     res = run_idg(["experiment=smoke", f"hydra.run.dir={run_dir}"])
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    # what the user saw, beside the run dir (tests/test_console.py reads it)
+    (run_dir.parent / "stdout.txt").write_text(res.stdout)
+    (run_dir.parent / "stderr.txt").write_text(res.stderr)
     return run_dir
