@@ -143,9 +143,31 @@ def hydra_main(cfg: DictConfig) -> Optional[float]:
                    verbose=verbose)
 
 
+def describe_main(name: str, overrides: Sequence[str]) -> None:
+    """``idg describe <group> [overrides]`` (also ``--help group=<group>``): one group's options and fields,
+    with the values ``overrides`` compose to; bad input is one ``idg: error:`` paragraph, exit 2."""
+    from idg.core.config.describe import compose_for_describe, describe
+    from idg.core.errors import user_message
+
+    try:
+        text = describe(name, compose_for_describe(overrides))
+    except Exception as exc:  # noqa: BLE001 - user errors (a bad name or override) are one paragraph
+        message = user_message(exc)
+        if message is None:
+            raise
+        exit_user_error(message)
+    sys.stdout.write(text)
+
+
 def main() -> Optional[float]:
     """The ``idg`` command and ``python -m idg.run``."""
     import hydra._internal.utils as hydra_utils
+
+    from idg.core.config.describe import describe_request
+
+    request = describe_request(sys.argv[1:])
+    if request is not None:
+        return describe_main(*request)
 
     # Hydra reports errors through this module-level function (private API, stable in Hydra 1.3, which
     # pyproject pins); swapping it is the only hook that sees compose errors before they are printed.
