@@ -30,6 +30,7 @@ from idg.data.real import RealDataset, load_real
 from idg.data.subsets import PreparedReal, prepare_real
 from idg.generate.sampling import check_feasible
 from idg.report.console import Console
+from idg.report.figures import configure_matplotlib
 from idg.report.run_files import RunManifest, write_config, write_metrics
 from idg.report.wandb_log import WandbLogger
 from idg.report.wandb_media import run_name, wandb_config
@@ -53,6 +54,7 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
     run = RunLayout(Path(run_dir).resolve())
     if cfg.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
+    configure_matplotlib(Path(cfg.generate.cache_dir) / "matplotlib")  # not ~/.config, ~/.cache/matplotlib
     console = Console(run.root)
     events = Events([console])
     with stage(events, "check_inputs"):

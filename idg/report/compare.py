@@ -332,6 +332,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.metric not in metrics and not any(args.metric in r.metrics for r in runs):
                 print(f"idg.compare: no run has metric {args.metric!r}; no plot written", file=sys.stderr)
             else:
+                from idg.report.figures import configure_matplotlib
+
+                configure_matplotlib(Path(os.path.expanduser(os.environ.get("IDG_CACHE_DIR", "~/.cache/idg"))) / "matplotlib")
                 out = plot(runs, keys, args.metric, args.plot or default_plot)
                 print(f"idg.compare: plot written to {out}", file=sys.stderr)
     except IdgError as exc:
