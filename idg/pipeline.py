@@ -4,7 +4,8 @@
 typed config and the run dir's :class:`~idg.core.layout.RunLayout`. What each stage needs and writes is the
 stage table (:mod:`idg.core.stages`). Every input check (config ranges, sampler feasibility, real dataset,
 model paths, run dir) runs in :func:`check_inputs` before any model loads, so a typo costs a second, not a
-GPU hour. Stages emit events (:mod:`idg.core.events`); W&B listens (:mod:`idg.report.wandb_log`).
+GPU hour. Stages emit events (:mod:`idg.core.events`); the console (:mod:`idg.report.console`: one line per
+stage start and end, the training counter, the closing block) and W&B (:mod:`idg.report.wandb_log`) listen.
 
 Heavy modules (torch, diffusers, Ultralytics) are imported inside the stages, after the checks.
 """

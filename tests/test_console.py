@@ -112,3 +112,14 @@ def test_verbose_flag_restores_the_libraries_output(tmp_path, tiny_model):
     out = res.stdout + res.stderr
     assert "Ultralytics 8" in out and "ultralytics.nn.modules" in out  # banner and layer table
     assert "syn_only/f0_s0 epoch 1/1:" in out and "[1/1] syn_only f=0 s=0" in out  # idg's lines stay
+
+
+def test_progress_bar_opens_at_the_first_finished_item():
+    from idg.core.progress import LazyBar
+
+    with LazyBar(8, "generate", enabled=False) as bar:
+        assert bar.bar is None  # nothing shown while the model loads and the first batch runs
+        bar.update(4)  # the first batch
+        assert bar.bar is not None and bar.bar.n == 4 and bar.bar.total == 8  # its items are the start count
+        bar.update(1)
+        assert bar.done == 5

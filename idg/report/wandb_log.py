@@ -6,8 +6,11 @@ artifacts describe one complete experiment and sweeps compare like with like; a 
 puts its jobs in one group named after the sweep, with the swept keys and values under ``sweep`` in the
 config. Inside the run every stage has its own key prefix: ``generate/``, ``samples/``, ``tables/``,
 per-epoch detector metrics under the training's tag (``syn_only/f0_s0/``, ``syn_then_real/f1_s0/``,
-``real_only/f1_s0/``, ``mixed/f1_s0/``), each tag plotted against its own ``<tag>/epoch`` axis, and
-``eval/``.
+``real_only/f1_s0/``, ``mixed/f1_s0/``), each tag plotted against its own ``<tag>/epoch`` axis, ``eval/``
+in one scheme (``eval/<arm>/f<fraction>_s<seed>/<metric>`` per evaluation, with its PR curve and confusion
+matrix; ``eval/<arm>/f<fraction>/mean/<metric>`` over seeds; :func:`idg.study.stats.flat_metrics`) and
+``charts/`` (the results plot, and the same as a native line chart). The console is captured
+(``output.log``); W&B's staging, cache and artifact dirs are inside the run dir (:data:`STAGING`).
 
 W&B never decides the fate of a study: every call is guarded, a failure is logged once and switches
 logging off. ``mode=online`` first probes the server with a short time-box; when it is unreachable (or
