@@ -9,7 +9,9 @@ but ``idg.core``. Everything public is re-exported here: ``from idg.core.config 
 from idg.core.config.generation import (GENERATORS, CopyPasteConfig, GenerateConfig, InpaintConfig, ModelConfig,
                                         SamplerConfig)
 from idg.core.config.judging import VERIFIERS, QualityConfig, VerifyConfig
-from idg.core.config.root import REPO_ROOT, IdgConfig, register_configs, to_config
+from idg.core.config.describe import register_help_resolver
+from idg.core.config.root import REPO_ROOT, IdgConfig, to_config
+from idg.core.config.root import register_configs as register_schemas
 from idg.core.config.scene import BackgroundConfig, BackgroundPrompt, ClassConfig, DatasetConfig
 from idg.core.config.study import ARMS, DetectorConfig, LoggerConfig, RealConfig, StudyConfig
 from idg.core.stages import STAGES
@@ -20,3 +22,10 @@ __all__ = [
     "LoggerConfig", "ModelConfig", "QualityConfig", "RealConfig", "SamplerConfig", "StudyConfig", "VerifyConfig",
     "register_configs", "to_config",
 ]
+
+
+def register_configs() -> None:
+    """Each group's schema as ``base_<group>`` (:func:`idg.core.config.root.register_configs`), idg's
+    resolvers, and ``${idg.help:}``, the text of ``--help``."""
+    register_schemas()
+    register_help_resolver()

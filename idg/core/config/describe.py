@@ -254,6 +254,13 @@ def help_resolver(*, _root_: Any) -> str:
     return help_text(_root_)
 
 
+def register_help_resolver() -> None:
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.has_resolver("idg.help"):
+        OmegaConf.register_new_resolver("idg.help", help_resolver)
+
+
 def describe_request(argv: Sequence[str]) -> Optional[Tuple[str, List[str]]]:
     """``(name, overrides)`` when ``argv`` asks for one group's description: ``describe <name> [overrides]``
     or ``--help group=<name> [overrides]``; else None (the run or Hydra's own --help)."""

@@ -164,18 +164,10 @@ class IdgConfig:
         return list(self.classes)
 
 
-def _help(*, _root_: Any) -> str:
-    from idg.core.config.describe import help_resolver
-
-    return help_resolver(_root_=_root_)
-
-
 def _register_resolvers() -> None:
     if not OmegaConf.has_resolver("idg.root"):
         # Paths inside this checkout (the bundled real-data subset), independent of the working directory.
         OmegaConf.register_new_resolver("idg.root", lambda sub="": str(REPO_ROOT / sub) if sub else str(REPO_ROOT))
-    if not OmegaConf.has_resolver("idg.help"):
-        OmegaConf.register_new_resolver("idg.help", _help)  # the text of --help (conf/hydra/help/idg.yaml)
 
 
 def register_configs() -> None:
