@@ -90,8 +90,12 @@ def test_training_counter_eta_comes_from_finished_epochs(tmp_path, caplog):
                      "[3/3] mixed f=0.5 s=0: trained earlier, kept"]
 
 
+QUIETING = ("TQDM_DISABLE", "YOLO_VERBOSE", "DIFFUSERS_VERBOSITY", "TRANSFORMERS_VERBOSITY")  # as a user's shell: unset
+
+
 def _entry(args, tmp_path, **env):
-    full = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    # in-process tests may have set the quieting variables in this process (idg sets them for a run)
+    full = {k: v for k, v in os.environ.items() if k not in QUIETING}
     return subprocess.run([sys.executable, "-m", "idg.run", *args, f"hydra.run.dir={tmp_path}/run"], cwd=REPO,
                           env={**full, **env}, capture_output=True, text=True, timeout=600)
 
