@@ -166,13 +166,14 @@ def evaluate(weights: Path, data: Path, project: Path, name: str, cfg: DetectorC
 
     The result is kept in ``eval.json`` and reused (with ``reuse``) while ``key`` (what it depends on) is
     unchanged; one of other weights or val data raises RunDirError unless ``overwrite``. A record of an
-    older idg without per-class APs is redone in place (same key).
+    older idg without per-class APs is redone in place (same key) while the weights exist.
     """
     out = Path(project) / name / "eval.json"
     if reuse:
         previous = reuse_or_refuse(out, key, overwrite=overwrite,
                                    differs="holds an evaluation of other weights or val data")
-        if previous is not None and "per_class" in previous:
+        # a record of an older idg (no per-class APs) is redone in place when its weights are still there
+        if previous is not None and ("per_class" in previous or not Path(weights).is_file()):
             return {k: v for k, v in previous.items() if k != "key"}
     metrics = load_yolo(str(weights)).val(
         data=str(data),
