@@ -49,6 +49,9 @@ class BackgroundRecord:
     phash: Optional[str]  # 64-bit perceptual hash, hex
     artifact: Optional[str]  # the artifact it still has after the last attempt (kept and flagged), else None
     rejected_attempts: List[RejectedAttempt] = field(default_factory=list)
+    scheduler: Optional[str] = None  # model.scheduler when set (else the checkpoint's own)
+    scheduler_args: Optional[Dict[str, Any]] = None
+    loras: Optional[List[Dict[str, Any]]] = None  # model.loras when set: [{path, scale}]
 
 
 @dataclass
@@ -82,6 +85,8 @@ class ObjectRecord:
     source: Optional[Dict[str, Any]] = None  # copy-paste: the real object it was cut from
     reject_reason: Optional[str] = None
     crop: Optional[str] = None  # rejected: its crop, relative to the export root
+    model: Optional[str] = None  # inpaint_model.pretrained when objects come from a pipeline of their own
+    scheduler: Optional[str] = None  # the object model's scheduler when one is set
 
     def to_dict(self) -> Dict[str, Any]:
         out = _to_dict(self)
@@ -122,7 +127,7 @@ class ImageRecord:
         return _from_dict(cls, data, where)
 
 
-OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of"}  # left out of the JSON when unset
+OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of", "scheduler", "scheduler_args", "loras", "model"}  # left out when unset
 
 
 def _to_dict(record: Any) -> Dict[str, Any]:

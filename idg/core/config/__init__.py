@@ -1,13 +1,13 @@
 """Typed configuration: one dataclass per config group, registered with Hydra's ConfigStore.
 
 One module per family of groups (``scene``: dataset, background, classes; ``generation``: sampler,
-inpaint, model, generate, copy_paste; ``judging``: quality, verify; ``study``: detector, real, study,
-logger; ``root``: the whole config, its cross-field checks and :func:`to_config`). Imports nothing of idg
-but ``idg.core``. Everything public is re-exported here: ``from idg.core.config import IdgConfig``.
+inpaint, generate, copy_paste; ``models``: model, inpaint_model; ``judging``: quality, verify; ``study``:
+detector, real, study, logger; ``root``: the whole config, its cross-field checks and :func:`to_config`).
+Imports nothing of idg but ``idg.core``. Everything public is re-exported here: ``from idg.core.config import IdgConfig``.
 """
 
-from idg.core.config.generation import (GENERATORS, CopyPasteConfig, GenerateConfig, InpaintConfig, ModelConfig,
-                                        SamplerConfig)
+from idg.core.config.generation import GENERATORS, CopyPasteConfig, GenerateConfig, InpaintConfig, SamplerConfig
+from idg.core.config.models import FAMILIES, InpaintModelConfig, LoraConfig, ModelConfig
 from idg.core.config.judging import VERIFIERS, QualityConfig, VerifyConfig
 from idg.core.config.describe import register_help_resolver
 from idg.core.config.root import REPO_ROOT, IdgConfig, to_config
@@ -17,10 +17,10 @@ from idg.core.config.study import ARMS, DetectorConfig, LoggerConfig, RealConfig
 from idg.core.stages import STAGES
 
 __all__ = [
-    "ARMS", "GENERATORS", "REPO_ROOT", "STAGES", "VERIFIERS", "BackgroundConfig", "BackgroundPrompt", "ClassConfig",
-    "CopyPasteConfig", "DatasetConfig", "DetectorConfig", "GenerateConfig", "IdgConfig", "InpaintConfig",
-    "LoggerConfig", "ModelConfig", "QualityConfig", "RealConfig", "SamplerConfig", "StudyConfig", "VerifyConfig",
-    "register_configs", "to_config",
+    "ARMS", "FAMILIES", "GENERATORS", "REPO_ROOT", "STAGES", "VERIFIERS", "BackgroundConfig", "BackgroundPrompt",
+    "ClassConfig", "CopyPasteConfig", "DatasetConfig", "DetectorConfig", "GenerateConfig", "IdgConfig", "InpaintConfig",
+    "InpaintModelConfig", "LoggerConfig", "LoraConfig", "ModelConfig", "QualityConfig", "RealConfig", "SamplerConfig",
+    "StudyConfig", "VerifyConfig", "register_configs", "to_config",
 ]
 
 

@@ -28,8 +28,8 @@ GROUP_NOTES = {
     "hparams_search": "sweeper settings (Optuna over inpaint settings, maximising the main metric)",
     "hydra/launcher": "where --multirun jobs run: basic (one after another), joblib, slurm, ray_gpu",
 }
-GROUPS = ("dataset", "background", "classes", "sampler", "inpaint", "generator", "model", "quality", "verify",
-          "detector", "real", "logger", "experiment", "hparams_search", "hydra/launcher")
+GROUPS = ("dataset", "background", "classes", "sampler", "inpaint", "generator", "model", "inpaint_model", "quality",
+          "verify", "detector", "real", "logger", "experiment", "hparams_search", "hydra/launcher")
 HIDDEN = re.compile(r"^(base_.*|empty)$")  # schemas and internal options (empty: for dataset=from_csv)
 
 EXAMPLES = """\
@@ -190,7 +190,7 @@ def node_text(name: str, root: Any = None) -> str:
     if name == "classes":
         choice = _choices(root).get("classes")
         head = "classes" + (f" (classes={choice})" if choice else "") + f": {GROUP_NOTES['classes']}"
-        text = head + "\n" + format_rows(field_rows(ClassConfig, "classes.<name>"))
+        text = "\n".join(textwrap.wrap(head, WIDTH, subsequent_indent="    ")) + "\n" + format_rows(field_rows(ClassConfig, "classes.<name>"))
         for cls_name, spec in (_node_values(root, "classes") or {}).items():
             values = ", ".join(f"{k}={_value(v, 48)}" for k, v in spec.items())
             text += "\n" + "\n".join(textwrap.wrap(f"classes.{cls_name}: {values}", WIDTH, initial_indent="  ",
@@ -202,7 +202,8 @@ def node_text(name: str, root: Any = None) -> str:
     cls = schemas[name]
     choice = _choices(root).get(name)
     head = f"{name}" + (f" ({name}={choice})" if choice else "") + f": {_doc(cls).split(': ', 1)[-1]}"
-    return head + "\n" + format_rows(field_rows(cls, name, _node_values(root, name)))
+    return "\n".join(textwrap.wrap(head, WIDTH, subsequent_indent="    ")) + "\n" + format_rows(
+        field_rows(cls, name, _node_values(root, name)))
 
 
 def describe(name: str, root: Any = None) -> str:
@@ -228,8 +229,9 @@ def describe(name: str, root: Any = None) -> str:
 def help_text(root: Any = None) -> str:
     """The whole ``--help`` body: groups, every node's fields, examples; ``$FLAGS_HELP`` is Hydra's."""
     schemas = _schemas()
-    order = ["top", "generate", "dataset", "background", "classes", "sampler", "inpaint", "model", "copy_paste",
-             "quality", "verify", "detector", "real", "study", "logger"]
+    order = ["top", "generate", "dataset", "background", "classes", "sampler", "inpaint", "model", "inpaint_model",
+             "copy_paste", "quality", "verify", "detector", "real", "study", "logger"]
+    order += sorted(set(schemas) - set(order))  # nodes added later still show
     nodes = "\n\n".join(node_text(n, root) for n in order if n == "top" or n in schemas)
     text = (
         "idg: the Infinite Data Generator. Generates object-detection data with a diffusion model (backgrounds from\n"
