@@ -83,13 +83,14 @@ def quiet_libraries() -> None:
 
     Ultralytics' info lines and bars (``YOLO_VERBOSE``; its warnings stay on, see
     :func:`idg.models.detector.load_yolo`), diffusers' and transformers' advisory warnings and loading bars
-    (their verbosity, and ``TQDM_DISABLE``, which idg's own bars override), and Python's deprecation
-    warnings, which are addressed to developers of the libraries."""
+    (their verbosity, and ``TQDM_DISABLE``, which idg's own bars override), matplotlib's info lines, and
+    Python's deprecation warnings, which are addressed to developers of the libraries."""
     for name, value in (("YOLO_VERBOSE", "False"), ("DIFFUSERS_VERBOSITY", "error"), ("TRANSFORMERS_VERBOSITY", "error"),
                         ("TQDM_DISABLE", "1"), ("WANDB_SILENT", "true")):
         os.environ.setdefault(name, value)
     for category in (FutureWarning, DeprecationWarning):
         warnings.filterwarnings("ignore", category=category)
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)  # "generated new fontManager" and the like
 
 
 # ------------------------------------------------------------------------------------ the listener
