@@ -24,7 +24,8 @@ def session_tmp(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def offline_env(session_tmp: Path):
-    """No test touches the network or writes into $HOME: every library's cache points into a temp dir."""
+    """No test touches the network or writes into $HOME: every library's cache points into a temp dir (W&B's
+    staging and artifact cache are idg's job: it puts them into each run dir)."""
     env = {
         "IDG_CACHE_DIR": str(session_tmp / "cache"),
         "HF_HOME": str(session_tmp / "hf"),
@@ -33,8 +34,6 @@ def offline_env(session_tmp: Path):
         "YOLO_CONFIG_DIR": str(session_tmp / "ultralytics"),
         "MPLCONFIGDIR": str(session_tmp / "mpl"),
         "WANDB_MODE": "offline",
-        "WANDB_CACHE_DIR": str(session_tmp / "wandb-cache"),
-        "WANDB_DATA_DIR": str(session_tmp / "wandb-data"),
         "WANDB_CONFIG_DIR": str(session_tmp / "wandb-config"),
         "WANDB_SILENT": "true",
         "TORCHINDUCTOR_CACHE_DIR": str(session_tmp / "inductor"),
@@ -103,6 +102,9 @@ def smoke_run(tmp_path_factory, tiny_model) -> Path:
     run_dir = tmp_path_factory.mktemp("smoke") / "run"
     res = run_idg(["experiment=smoke", f"hydra.run.dir={run_dir}"])
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    # what the user saw, beside the run dir (tests/test_console.py reads it)
+    (run_dir.parent / "stdout.txt").write_text(res.stdout)
+    (run_dir.parent / "stderr.txt").write_text(res.stderr)
     return run_dir
 
 
