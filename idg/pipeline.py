@@ -4,7 +4,8 @@
 typed config and the run dir's :class:`~idg.core.layout.RunLayout`. What each stage needs and writes is the
 stage table (:mod:`idg.core.stages`). Every input check (config ranges, sampler feasibility, real dataset,
 model paths, run dir) runs in :func:`check_inputs` before any model loads, so a typo costs a second, not a
-GPU hour. Stages emit events (:mod:`idg.core.events`); W&B listens (:mod:`idg.report.wandb_log`).
+GPU hour. Stages emit events (:mod:`idg.core.events`); the console (:mod:`idg.report.console`: one line per
+stage start and end, the training counter, the closing block) and W&B (:mod:`idg.report.wandb_log`) listen.
 
 Heavy modules (torch, diffusers, Ultralytics) are imported inside the stages, after the checks.
 """
@@ -14,23 +15,29 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from omegaconf import DictConfig
 
 from idg.core.atomic import remove_temp_files
 from idg.core.config import IdgConfig, to_config
+from idg.core.disk import disk_full_is_a_user_error, space_warnings
 from idg.core.errors import DataError
 from idg.core.events import Events
-from idg.core.layout import RunLayout
+from idg.core.layout import RunLayout, tag
+from idg.core.lock import DirLock
+from idg.core.paths import check_paths, needs_ultralytics, run_dir_key
 from idg.core.rundir import check_previous_run, check_run_dir, clear_previous_outputs
 from idg.core.stages import needs_real
 from idg.data.photos import PhotoFile
 from idg.data.real import RealDataset, load_real
 from idg.data.subsets import PreparedReal, prepare_real
 from idg.generate.sampling import check_feasible
+from idg.report.console import Console
+from idg.report.figures import configure_matplotlib
 from idg.report.run_files import RunManifest, write_config, write_metrics
 from idg.report.wandb_log import WandbLogger
 from idg.report.wandb_media import run_name, wandb_config
@@ -51,11 +58,25 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
     """Run the stages of ``cfg.stages`` into ``run_dir``; returns the metrics also written to metrics.json.
 
     ``config`` is the resolved config as written to config.yaml; ``sweep`` (a ``--multirun`` job:
-    :func:`idg.core.overrides.sweep_info`) goes into the W&B config only."""
+    :func:`idg.core.overrides.sweep_info`) goes into the W&B config only.
+
+    One run writes a run dir at a time: a second one started on the same dir is refused (RunDirError naming
+    the holder's pid) until the first ends. A full disk ends the study with a DiskFullError."""
     run = RunLayout(Path(run_dir).resolve())
+    check_run_dir(run.root, run_dir_key(cfg))  # before the lock file goes in
+    with disk_full_is_a_user_error(run.root), DirLock(run.root):
+        return _run_stages(cfg, config, run, group, sweep)
+
+
+def _run_stages(cfg: IdgConfig, config: Dict[str, Any], run: RunLayout, group: Optional[str],
+                sweep: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     if cfg.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
-    inputs = check_inputs(cfg, run.root)
+    configure_matplotlib(Path(cfg.generate.cache_dir) / "matplotlib")  # not ~/.config, ~/.cache/matplotlib
+    console = Console(run.root)
+    events = Events([console])
+    with stage(events, "check_inputs"):
+        inputs = check_inputs(cfg, run.root)
     real = inputs.real
     clear_previous_outputs(cfg, run.root)
     swept = remove_temp_files(run.root)  # of writes a kill interrupted (results, metrics, weights records)
@@ -63,8 +84,9 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
         log.info("removed %d temp file(s) of interrupted writes in %s", swept, run.root)
     write_config(run.root, config)
     record = RunManifest(run.root)
-    events = Events([WandbLogger(cfg.logger, run.root, wandb_config(config, sweep),
-                                 name=run_name(cfg.dataset.name, run.root, sweep), group=group, offline=cfg.offline)])
+    console.wandb = WandbLogger(cfg.logger, run.root, wandb_config(config, sweep),
+                                name=run_name(cfg.dataset.name, run.root, sweep), group=group, offline=cfg.offline)
+    events.listeners.insert(0, console.wandb)  # W&B finishes before the console's closing block
     metrics: Dict[str, Any] = {}
     try:
         # The real set first: the copy-paste generator cuts its objects from its train subsets.
@@ -77,14 +99,23 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
                      len(prepared.negatives))
         if "generate" in cfg.stages:
             record.stage("generate", "running")
-            sets = generate(cfg, run, prepared, inputs.photos)
-            exported = export(cfg, sets)
-            shortcut_set(cfg, run, sets)
-            metrics.update(report_generation(cfg, run, sets, exported, record, events))
+            with stage(events, "generate") as detail:
+                sets = generate(cfg, run, prepared, inputs.photos)
+                detail.append(generation_summary(sets))
+            with stage(events, "export") as detail:
+                exported = export(cfg, sets)
+                detail.append("written" if exported else "not written: the set is incomplete (a shard, or interrupted)")
+            with stage(events, "shortcut_set") as detail:
+                detail.append(shortcut_summary(cfg, shortcut_set(cfg, run, sets)))
+            with stage(events, "report_generation"):
+                metrics.update(report_generation(cfg, run, sets, exported, record, events))
         if "train" in cfg.stages:
-            train(cfg, run, prepared, record, events)
+            with stage(events, "train") as detail:
+                trained = train(cfg, run, prepared, record, events)
+                detail.append(f"{len(trained)} training{'s' if len(trained) != 1 else ''}")
         if "evaluate" in cfg.stages:
-            metrics.update(evaluate(cfg, run, prepared, record, events))
+            with stage(events, "evaluate"):
+                metrics.update(evaluate(cfg, run, prepared, record, events))
         write_metrics(run.root, metrics)
         events.emit("summary", metrics)
         record.finish("complete")
@@ -94,6 +125,42 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
         record.finish("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         events.emit("finish", 1)
         raise
+
+
+@contextmanager
+def stage(events: Events, name: str) -> Iterator[List[str]]:
+    """A stage's ``started`` and ``done`` events, with its elapsed time and the one-line summary the block
+    appends to the list it gets (no ``done`` when the stage raises)."""
+    detail: List[str] = []
+    t0 = time.perf_counter()
+    events.emit("stage", name, "started")
+    yield detail
+    events.emit("stage", name, "done", time.perf_counter() - t0, "; ".join(d for d in detail if d))
+
+
+def generation_summary(sets: list) -> str:
+    """``8 images (2 done earlier), 10 objects (1 rejected), 0.66 img/s; backgrounds: 8 generated, 0 from cache``."""
+    total = {}
+    for r in sets:
+        for k, v in r.stats.as_dict().items():
+            total[k] = total.get(k, 0) + v
+    text = f"{total['images']} images"
+    if total["images_skipped"]:
+        text += f" ({total['images_skipped']} done earlier)"
+    text += f", {total['objects']} objects"
+    if total["objects_rejected"]:
+        text += f" ({total['objects_rejected']} rejected)"
+    if total["seconds"] > 0 and total["images"]:
+        text += f", {total['images'] / total['seconds']:.2f} img/s"
+    if len(sets) > 1:
+        text += f", {len(sets)} sets"
+    return text + f"; backgrounds: {total['backgrounds_generated']} generated, {total['backgrounds_from_cache']} from cache"
+
+
+def shortcut_summary(cfg: IdgConfig, path: Optional[Path]) -> str:
+    if path is None:
+        return "not made (copy-paste generator, a shard, an incomplete set, or quality.shortcut_images=0)"
+    return f"{cfg.quality.shortcut_images} null-prompt images in {path}"
 
 
 # ------------------------------------------------------------------------------------ start-up checks
@@ -118,6 +185,9 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Inputs:
     from idg.models.detector import check_detector_model, configure_ultralytics
     from idg.models.checkpoints import check_models
 
+    check_paths(cfg, run_dir)
+    for warning in space_warnings(cfg, run_dir):
+        log.warning("%s", warning)
     check_feasible(cfg)
     real = load_real(cfg.real, cfg.class_names) if needs_real(cfg) else None
     photos = None
@@ -130,15 +200,14 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Inputs:
     diffusion_generate = "generate" in cfg.stages and cfg.generate.generator == "diffusion"
     if "generate" in cfg.stages and needs_diffusion(cfg):  # copy-paste onto photos loads no diffusion model
         check_models(cfg.model, cfg.inpaint_model if diffusion_generate else None, cfg.offline, cfg.inpaint.steps)
-    if "train" in cfg.stages or "evaluate" in cfg.stages or (diffusion_generate and cfg.verify.name == "detector"):
-        configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
+    if needs_ultralytics(cfg):
+        configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline, cfg.detector.verbose)
     if "train" in cfg.stages:
         check_detector_model(cfg.detector.model, cfg.offline)
     if diffusion_generate:
         from idg.generate.verify import check_verifier
 
         check_verifier(cfg.verify, cfg.offline)
-    check_run_dir(run_dir)
     check_previous_run(cfg, run_dir)
     # Stages that continue an earlier run need its outputs: a wrong hydra.run.dir fails here, not after setup.
     if "train" in cfg.stages and "generate" not in cfg.stages:
@@ -255,7 +324,8 @@ def train(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal], reco
 
     t0 = time.perf_counter()
     record.stage("train", "running")
-    trained = train_arms(cfg, run.root, prepared, on_epoch=events.epoch)
+    trained = train_arms(cfg, run.root, prepared, on_epoch=events.epoch,
+                         on_training=lambda step: events.emit("training", step))
     record.stage("train", "complete", seconds=round(time.perf_counter() - t0, 1), trainings=len(trained))
     if "evaluate" not in cfg.stages:  # else the models are logged with their real-val metrics
         events.emit("models", [trained_as_dict(t) for t in trained], cfg.dataset.name, run.dataset_dir)
@@ -265,21 +335,35 @@ def train(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal], reco
 def evaluate(cfg: IdgConfig, run: RunLayout, prepared: PreparedReal, record: RunManifest,
              events: Events) -> Dict[str, Any]:
     """Every training on the real val split, the results files, and the seam-shortcut rates."""
-    from idg.report.results import write_results
-    from idg.study.arms import evaluate_arms, find_trained
+    from idg.report.results import PATHS, report_split, results_series, write_results
+    from idg.study.arms import eval_dir, evaluate_arms, find_trained
+    from idg.study.detect import eval_plots
     from idg.study.shortcut_rate import shortcut_metrics
-    from idg.study.stats import flat_metrics, main_metric
+    from idg.study.stats import flat_metrics, main_entry, main_metric
 
     record.stage("evaluate", "running")
     trained = find_trained(cfg, run.root)
     rows = evaluate_arms(cfg, trained, prepared)
     summary = write_results(run.root, rows, cfg.study.metric, overwrite=cfg.overwrite)
-    metrics = flat_metrics(summary)
+    metrics = flat_metrics(rows, summary)
     metrics["main_metric"] = main_metric(summary, cfg.study.metric)
     metrics.update(shortcut_metrics(cfg, run.root, trained))
     metrics["main_metric_name"] = cfg.study.metric
+    entry = main_entry(summary)
+    if entry is not None:
+        metrics["main_metric_of"] = f"{entry['arm']}/f{entry['fraction']:g}"
     record.stage("evaluate", "complete", rows=len(rows))
-    events.emit("table", "eval/results", [{k: v for k, v in r.items() if k not in ("weights", "image_stats")} for r in rows])
+    events.emit("table", "tables/results", [{k: v for k, v in r.items() if k not in PATHS} for r in rows])
+    figures = {"charts/results": run.results("png")}
+    for t in trained:  # Ultralytics' PR curve and confusion matrix of each evaluation
+        for split in prepared.splits:
+            prefix = "eval" if split == "val" else f"eval/{split}"
+            figures.update({f"{prefix}/{t.arm}/{tag(t.fraction, t.seed)}/{k}": p
+                            for k, p in eval_plots(t.save_dir, eval_dir(split)).items()})
+    events.emit("images", figures)
+    split = report_split(summary)
+    events.emit("chart", "charts/results_by_fraction", f"{cfg.study.metric} on real {split} vs real fraction",
+                "real fraction", results_series(summary, cfg.study.metric))
     events.emit("models", [r for r in rows if r.get("split", "val") == "val"], cfg.dataset.name, run.dataset_dir)
     events.metrics(metrics)
     return metrics

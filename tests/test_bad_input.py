@@ -84,6 +84,14 @@ CONFIG_CASES = [
     ("val_fraction_one", ["generate.val_fraction=1.0"], ConfigError, "generate.val_fraction"),
     ("unknown_stage", ["stages=[generate,fly]"], ConfigError, "stages="),
     ("shard_out_of_range", ["generate.num_shards=2", "generate.shard=2"], ConfigError, "generate.shard=2"),
+    # NaN and infinity pass every range check (comparisons with NaN are false): refused anywhere, key named
+    ("nan_strength", ["inpaint.strength=nan"], ConfigError, "inpaint.strength=nan: nan is not a finite number"),
+    ("nan_width", ["classes.fire.width=[nan,0.3]"], ConfigError, "classes.fire.width=[nan, 0.3]: nan is not a finite"),
+    ("inf_aspect_ratio", ["classes.fire.aspect_ratio=[0.5,inf]"], ConfigError, "classes.fire.aspect_ratio=[0.5, inf]"),
+    ("nan_quality_threshold", ["quality.min_iou=nan"], ConfigError, "quality.min_iou=nan"),
+    ("inf_in_detector_args", ["+detector.args.lr0=-inf"], ConfigError, "detector.args.lr0=-inf: -inf is not a finite"),
+    ("empty_cache_dir", ["generate.cache_dir=''"], ConfigError, "generate.cache_dir is empty"),
+    ("empty_run_dir", ["run_dir=''"], ConfigError, "run_dir is empty"),
 ]
 
 
@@ -144,7 +152,60 @@ def test_csv_with_missing_columns(tmp_path):
 def test_unwritable_run_dir(tmp_path):
     (tmp_path / "a_file").write_text("")  # a run dir below a file can never be created, even as root
     exc = start(GEN, tmp_path / "a_file" / "run")
-    assert isinstance(exc, RunDirError) and "a_file/run is not writable" in str(exc) and "hydra.run.dir" in str(exc)
+    assert isinstance(exc, RunDirError) and "a_file/run cannot be created" in str(exc) and "a_file is a file" in str(exc)
+    assert "hydra.run.dir" in str(exc)
+
+
+def test_every_class_without_objects_is_refused_when_the_study_trains_on_them(tmp_path):
+    data = make_real(tmp_path / "real", n_train=8, n_val=2)
+    exc = start(STUDY + [f"real.data={data}", "classes.fire.count=[0,0]"], tmp_path / "run")
+    assert isinstance(exc, ConfigError) and "every class has count=[0, 0] (classes.fire.count)" in str(exc)
+
+
+def test_empty_cache_dir_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDG_CACHE_DIR", "")
+    exc = start(GEN, tmp_path / "run")
+    assert isinstance(exc, ConfigError) and "$IDG_CACHE_DIR is set but empty" in str(exc)
+
+
+def test_tiny_model_dir_that_cannot_be_created(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    exc = start(GEN + [f"model.pretrained={tmp_path}/a_file/tiny"], tmp_path / "run")
+    assert isinstance(exc, RunDirError) and f"model.pretrained={tmp_path}/a_file/tiny: its parent" in str(exc)
+    assert "a_file is a file" in str(exc)
+
+
+@pytest.mark.parametrize("var", ["WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"])
+def test_wandb_dir_that_is_a_file(tmp_path, monkeypatch, var):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv(var, str(tmp_path / "a_file"))
+    exc = start(["model=tiny", "offline=true", "stages=[generate]", "logger=wandb"], tmp_path / "run")
+    assert isinstance(exc, RunDirError) and f"${var}={tmp_path}/a_file is a file" in str(exc)
+
+
+def test_ultralytics_dir_set_but_empty(tmp_path, monkeypatch):
+    data = make_real(tmp_path / "real", n_train=8, n_val=2)
+    monkeypatch.setenv("YOLO_CONFIG_DIR", "")
+    exc = start(STUDY + [f"real.data={data}"], tmp_path / "run")
+    assert isinstance(exc, ConfigError) and "$YOLO_CONFIG_DIR is set but empty" in str(exc)
+
+
+@pytest.mark.parametrize("name, content, needle", [
+    ("backgrounds.csv", b"prompt,num_imgs\na for\xeat,2\n", "backgrounds.csv, line 2: not UTF-8 text (byte 0xea)"),
+    ("backgrounds.csv", b"prompt,num_imgs\na forest,nan\n", "line 2: column num_imgs='nan' is not a finite number"),
+    ("classes.csv", b"prompt,min_appear,max_appear,aspect_ratio_min,aspect_ratio_max,width_min,width_max,height_min,"
+     b"height_max\na fire,1,2,0.5,2,10,40,10,40\n\na smoke,1,2,0.5,2,10,-inf,10,40\n",
+     "classes.csv, line 4: column width_max='-inf' is not a finite number"),  # line numbers count blank lines
+])
+def test_csv_that_is_not_utf8_or_not_finite(tmp_path, name, content, needle):
+    (tmp_path / "backgrounds.csv").write_text("prompt,num_imgs\na forest,2\n")
+    (tmp_path / "classes.csv").write_text("prompt,min_appear,max_appear,aspect_ratio_min,aspect_ratio_max,width_min,"
+                                          "width_max,height_min,height_max\na fire,1,2,0.5,2,10,40,10,40\n")
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataError) as info:
+        make_config(GEN + ["dataset=from_csv", f"dataset.backgrounds_csv={tmp_path}/backgrounds.csv",
+                           f"dataset.classes_csv={tmp_path}/classes.csv"])
+    assert needle in str(info.value) and f"{tmp_path}/{name}" in str(info.value)
 
 
 def test_model_dir_that_does_not_exist(tmp_path):

@@ -1,5 +1,6 @@
 """The whole study through the real entrypoint, as a user runs it (tiny model, offline)."""
 
+import csv
 import json
 import os
 import shutil
@@ -34,9 +35,18 @@ def test_smoke_study_writes_a_self_describing_run_dir(smoke_run):
     assert len(coco.getImgIds()) == 8
     assert len((d / "dataset" / "manifest.jsonl").read_text().splitlines()) == 8
     metrics = json.loads((d / "metrics.json").read_text())
-    for key in ("eval/syn_only/map50", "eval/syn_only/map50_95", "eval/syn_then_real/f1/map50",
-                "eval/syn_then_real/f1/map50_95", "eval/real_only/f1/map50", "eval/real_only/f1/map50_95"):
-        assert isinstance(metrics[key], float) and 0.0 <= metrics[key] <= 1.0, key
+    # one key scheme: each evaluation eval/<arm>/f<fraction>_s<seed>/<metric>, means eval/<arm>/f<fraction>/mean/<metric>
+    for arm, frac in (("syn_only", "f0"), ("syn_then_real", "f1"), ("real_only", "f1")):
+        for key in (f"eval/{arm}/{frac}/mean/map50", f"eval/{arm}/{frac}/mean/map50_95", f"eval/{arm}/{frac}_s0/map50",
+                    f"eval/{arm}/{frac}_s0/map50_95", f"eval/{arm}/{frac}_s0/precision", f"eval/{arm}/{frac}_s0/recall",
+                    f"eval/{arm}/{frac}_s0/ap50/fire", f"eval/{arm}/{frac}_s0/ap50_95/fire"):
+            assert isinstance(metrics[key], float) and 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["main_metric_of"] == "syn_then_real/f1"
+    # per-class APs of every evaluation, also in results.csv and results.json
+    with open(d / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"ap50/fire", "ap50_95/fire"} <= set(rows[0]) and all(r["ap50/fire"] != "" for r in rows)
+    assert all("ap50_95/fire" in r for r in json.loads((d / "results.json").read_text())["rows"])
     assert metrics["generate/images"] == 8
     # quality: seams, label noise, rejects, artifacts and the seam-shortcut rate of the synthetic arms
     for term in ("edge", "halo"):  # both seam terms (the halo term against the image before the paste: >= 1)

@@ -329,7 +329,14 @@ def test_sweep_info_reads_multirun_yaml(tmp_path):
         "hydra:\n  overrides:\n    task:\n    - experiment=smoke\n    - inpaint.strength=0.5,0.9\n")
     info = sweep_info(sweep, 1, ["experiment=smoke", "inpaint.strength=0.9"])
     assert info["keys"] == ["inpaint.strength"] and info["values"] == {"inpaint.strength": 0.9} and info["job"] == 1
-    assert info["name"] == "strength"  # outside the working dir: the dir's own name
-    assert group_name(sweep, cwd=tmp_path) == "sweeps/strength"
+    # outside the working dir: the dir's own name; both with the time the sweep started (multirun.yaml)
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime((sweep / "multirun.yaml").stat().st_mtime))
+    assert info["name"] == f"strength@{stamp}"
+    assert group_name(sweep, cwd=tmp_path) == f"sweeps/strength@{stamp}"
+    # a sweep dir named by date and time (Hydra's default) is unique already
+    dated = tmp_path / "multirun" / "forest_fire" / "2026-11-25_10-00-00"
+    dated.mkdir(parents=True)
+    (dated / "multirun.yaml").write_text("hydra: {}\n")
+    assert group_name(dated, cwd=tmp_path) == "multirun/forest_fire/2026-11-25_10-00-00"
     # no multirun.yaml (e.g. a sweeper with its search space in the config): every override counts
     assert sweep_info(tmp_path, 0, ["a=1", "b=x"])["keys"] == ["a", "b"]

@@ -12,6 +12,7 @@ A run dir (Hydra's ``hydra.run.dir``)::
     detect/<arm>/f<fraction>_s<seed>/                       one Ultralytics training (+ done.json, eval_real/)
     results.{csv,json,md,png}                               the study's results
     wandb/                                                  the W&B run's files
+    .idg.lock                                               held while a run writes the dir (idg.core.lock)
 
 An export (``dataset/``, and each copy-paste set's)::
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import List, Sequence
 
 SPLITS = ("train", "val")
+LOCK_NAME = ".idg.lock"
 RESULT_FILES = ("csv", "json", "md", "png")
 
 
@@ -154,6 +156,11 @@ class RunLayout:
     @property
     def wandb(self) -> Path:
         return self.root / "wandb"
+
+    @property
+    def lock(self) -> Path:
+        """Held by the run writing this dir (:mod:`idg.core.lock`); removed when it ends cleanly."""
+        return self.root / LOCK_NAME
 
     def entries(self, names: Sequence[str]) -> List[Path]:
         """Run-dir entries by name (the stage table's ``writes``)."""

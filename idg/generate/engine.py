@@ -32,13 +32,13 @@ from typing import Callable, Dict, List, Optional, Sequence, Set
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
 from idg.core import interrupt
 from idg.core.atomic import append_line, atomic_save_image, atomic_write_text, read_jsonl
 from idg.core.box import Box
 from idg.core.config import IdgConfig
 from idg.core.layout import DatasetLayout, RunLayout
+from idg.core.progress import FILE_ONLY, LazyBar
 from idg.core.seeds import derive_seed
 from idg.data.export import finalize
 from idg.data.records import ImageRecord, ObjectRecord, RealObjectRecord
@@ -258,7 +258,8 @@ class Engine:
         for i in todo:
             batches.setdefault(i // bs, []).append(i)
         start = time.perf_counter()
-        with tqdm(total=len(todo), desc="generate", unit="img", disable=(None if progress else True), dynamic_ncols=True) as bar:
+        # The bar opens at the first finished image: the lazy pipelines load inside the first batch.
+        with LazyBar(len(todo), "generate", enabled=progress) as bar:
             for members in batches.values():
                 interrupt.raise_if_requested()  # a Ctrl-C/SIGTERM whose exception was lost ends the run here
                 backgrounds = self.source.backgrounds(members)
@@ -349,7 +350,7 @@ def run_generation(
     }
     log.info("generated %d images, %d objects in %.1fs (%.2f img/s); backgrounds: %d generated, %d from cache",
              stats.images, stats.objects, stats.seconds, stats.images_per_second,
-             stats.backgrounds_generated, stats.backgrounds_from_cache)
+             stats.backgrounds_generated, stats.backgrounds_from_cache, extra=FILE_ONLY)  # the stage line says it
     return GenerationResult(layout, stats, complete, records, generation, engine)
 
 

@@ -26,6 +26,7 @@ from idg.core.config import IdgConfig
 from idg.core.hashing import content_hash
 from idg.core.keyed import reuse_or_refuse
 from idg.core.layout import RunLayout
+from idg.core.progress import FILE_ONLY, LazyBar
 from idg.core.seeds import derive_seed, rng_for
 from idg.data.yolo import yolo_lines
 from idg.generate.backgrounds import PromptBackgrounds
@@ -71,16 +72,21 @@ def generate_shortcut(cfg: IdgConfig, run_dir: str | Path, source: PromptBackgro
     seed, res, bs = cfg.generate.seed, cfg.generate.resolution, cfg.generate.batch_size
     prompts = [cfg.background.prompts[k % len(cfg.background.prompts)].prompt for k in range(n)]
     images: Dict[int, np.ndarray] = {}
-    for start in range(0, n, bs):
-        chunk = list(range(start, min(n, start + bs)))
-        raw = source.text_to_image([prompts[k] for k in chunk], [derive_seed(seed, "shortcut-background", k) for k in chunk])
-        images.update(zip(chunk, to_uint8(np.nan_to_num(raw, nan=0.0))))
     boxes = {k: sample_boxes(cfg.sampler, class_ranges(cfg), res, res, rng_for(seed, "shortcut-boxes", k))[0] for k in range(n)}
     judge = judge or ObjectJudge(cfg)
     seams: Dict[Key, dict] = {}
-    for round_keys in schedule_rounds(boxes):
-        for start in range(0, len(round_keys), bs):
-            seams.update(paint_null(images, boxes, round_keys[start : start + bs], painter, judge, seed))
+    # one step per background and per box; the bar opens after the first batch (the model may load in it)
+    with LazyBar(n + sum(len(b) for b in boxes.values()), "shortcut set", unit="step", enabled=cfg.generate.progress) as bar:
+        for start in range(0, n, bs):
+            chunk = list(range(start, min(n, start + bs)))
+            raw = source.text_to_image([prompts[k] for k in chunk], [derive_seed(seed, "shortcut-background", k) for k in chunk])
+            images.update(zip(chunk, to_uint8(np.nan_to_num(raw, nan=0.0))))
+            bar.update(len(chunk))
+        for round_keys in schedule_rounds(boxes):
+            for start in range(0, len(round_keys), bs):
+                keys = round_keys[start : start + bs]
+                seams.update(paint_null(images, boxes, keys, painter, judge, seed))
+                bar.update(len(keys))
     entries = []
     for k in range(n):
         # A box whose seam stayed over the limit was undone, as a rejected training object is: not a box.
@@ -93,7 +99,8 @@ def generate_shortcut(cfg: IdgConfig, run_dir: str | Path, source: PromptBackgro
                         "rejected": [{"box": boxes[k][j].as_list(), **seams[(k, j)]}
                                      for j in range(len(boxes[k])) if j not in kept]})
     atomic_write_json(info, {"key": key, "prompt": NULL_PROMPT, "images": entries, "width": res, "height": res})
-    log.info("shortcut set: %d null-prompt images with %d boxes in %s", n, sum(len(e["boxes"]) for e in entries), out)
+    log.info("shortcut set: %d null-prompt images with %d boxes in %s", n, sum(len(e["boxes"]) for e in entries), out,
+             extra=FILE_ONLY)
     return out
 
 

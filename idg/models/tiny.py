@@ -34,6 +34,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from idg.core.atomic import apply_umask
+
 log = logging.getLogger(__name__)
 
 # Bump when the architecture below changes (and the path in conf/model/tiny.yaml with it), so caches keyed
@@ -65,6 +67,7 @@ def save_pretrained_atomically(pipe, path: str | os.PathLike) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         pipe.save_pretrained(tmp, safe_serialization=True)
+        apply_umask(tmp)  # mkdtemp's 0700 and safetensors' 0600 would lock colleagues out of a shared cache
         try:
             os.rename(tmp, path)
         except OSError:

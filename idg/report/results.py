@@ -1,5 +1,6 @@
-"""The study's results as files: ``results.csv`` (one row per training), ``results.json`` (rows and summary),
-``results.md`` (the summary table) and ``results.png`` (mAP vs real fraction)."""
+"""The study's results as files: ``results.csv`` (one row per training: mAPs, precision, recall and per-class
+``ap50/<class>``, ``ap50_95/<class>``), ``results.json`` (rows and summary), ``results.md`` (the summary
+table) and ``results.png`` (mAP vs real fraction)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from idg.core.hashing import content_hash
 from idg.core.keyed import reuse_or_refuse
 from idg.core.layout import RunLayout
 from idg.report.figures import pyplot, save_figure
-from idg.study.stats import summarize
+from idg.study.stats import PER_CLASS, summarize
 
 
 def _fmt(stat: Optional[dict]) -> str:
@@ -70,38 +71,98 @@ def report_split(summary: Sequence[dict]) -> str:
     return "test" if any(e.get("split") == "test" for e in summary) else "val"
 
 
+ARM_STYLE = {  # colour, marker, line style: the same arm looks the same in every study's plot
+    "real_only": ("#222222", "s", "--"),
+    "syn_only": ("#2ca02c", "^", "-"),
+    "syn_then_real": ("#d62728", "o", "-"),
+    "mixed": ("#1f77b4", "D", "-"),
+}
+METRIC_LABEL = {"map50": "mAP50", "map50_95": "mAP50-95"}
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.3g}%"
+
+
 def plot(summary: Sequence[dict], metric: str, path: Path) -> Path:
-    """mAP vs real fraction, one line per arm with its CI band; an arm without real data (fraction 0) as a
-    horizontal band. Bands are drawn within [0, 1], where mAP lives (the tables keep the raw t-intervals)."""
+    """``results.png``: :func:`results_figure` as a PNG at ``path``."""
+    return save_figure(results_figure(summary, metric), path)
+
+
+def results_figure(summary: Sequence[dict], metric: str):
+    """``metric`` on the real test split (val when there is none: :func:`report_split`) against the share of
+    real train images, one line per arm.
+
+    Every arm stays visible: each has its own colour and marker, and points at the same fraction are
+    spread a little sideways; a 95% interval is an error bar at its point and a light band along the line
+    (drawn within [0, 1], where mAP lives; the tables keep the raw t-intervals). An arm without real images
+    (``syn_only`` of the diffusion generator, at fraction 0) is a dotted horizontal line with its band. The
+    real-only baseline is the dashed black line (a horizontal reference line when there is one fraction).
+    The x axis is the study's fractions in percent (log scale for several)."""
     plt = pyplot()
-    band = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     split = report_split(summary)
     summary = [e for e in summary if e.get("split", "val") == split]
-
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    clip = lambda v: min(max(v, 0.0), 1.0)  # noqa: E731
     fractions = sorted({e["fraction"] for e in summary if e["fraction"] > 0}) or [1.0]
-    for arm in sorted({e["arm"] for e in summary}):
+    arms = [a for a in ARM_STYLE if any(e["arm"] == a for e in summary)]
+    arms += sorted({e["arm"] for e in summary} - set(arms))
+    lo, hi = (fractions[0] / 1.6, fractions[-1] * 1.6) if len(fractions) == 1 else (fractions[0] / 1.3, fractions[-1] * 1.3)
+    fig, ax = plt.subplots(figsize=(7, 4.4), dpi=120)
+    ax.set_xscale("log")
+    moving = [a for a in arms if any(e["fraction"] > 0 for e in summary if e["arm"] == a)]
+    seeds = max((e[metric]["n"] for e in summary), default=1)
+    for arm in arms:
+        color, marker, style = ARM_STYLE.get(arm, ("#7f7f7f", "v", "-"))
         pts = sorted((e for e in summary if e["arm"] == arm), key=lambda e: e["fraction"])
-        if pts[0]["fraction"] == 0:
-            s = pts[0][metric]
-            xs = [min(fractions), max(fractions)]
-            ax.plot(xs, [s["mean"]] * 2, linestyle="--", label=f"{arm} (no real data)")
+        stats = [e[metric] for e in pts]
+        if all(e["fraction"] == 0 for e in pts):  # no real images: a level, not a curve
+            s = stats[0]
+            ax.axhline(s["mean"], color=color, linestyle=":", linewidth=1.8, label=f"{arm} (no real images)")
             if s["ci_low"] is not None:
-                ax.fill_between(xs, [band(s["ci_low"])] * 2, [band(s["ci_high"])] * 2, alpha=0.15)
+                ax.axhspan(clip(s["ci_low"]), clip(s["ci_high"]), color=color, alpha=0.10, linewidth=0)
+            ax.plot([lo * 1.04], [s["mean"]], marker=marker, color=color, markersize=7, clip_on=False)
             continue
-        xs = [e["fraction"] for e in pts]
-        ax.plot(xs, [e[metric]["mean"] for e in pts], marker="o", label=arm)
-        if all(e[metric]["ci_low"] is not None for e in pts):
-            ax.fill_between(xs, [band(e[metric]["ci_low"]) for e in pts], [band(e[metric]["ci_high"]) for e in pts],
-                            alpha=0.2)
-    if len(fractions) > 1:
-        ax.set_xscale("log")
-    ax.set_xlabel("fraction of the real train split")
-    ax.set_ylabel({"map50": "mAP50", "map50_95": "mAP50-95"}[metric] + f" on real {split}")
+        # a small sideways shift per arm (multiplicative: the axis is logarithmic) so equal points do not hide
+        shift = 1.0 + 0.035 * (moving.index(arm) - (len(moving) - 1) / 2)
+        xs = [e["fraction"] * shift for e in pts]
+        ys = [st["mean"] for st in stats]
+        has_ci = all(st["ci_low"] is not None for st in stats)
+        err = [[y - clip(st["ci_low"]) for y, st in zip(ys, stats)], [clip(st["ci_high"]) - y for y, st in zip(ys, stats)]] \
+            if has_ci else None
+        ax.errorbar(xs, ys, yerr=err, color=color, marker=marker, linestyle=style, linewidth=1.8, markersize=7,
+                    capsize=3, label=arm + (" (baseline)" if arm == "real_only" else ""), zorder=3)
+        if has_ci and len(xs) > 1:
+            ax.fill_between(xs, [clip(st["ci_low"]) for st in stats], [clip(st["ci_high"]) for st in stats],
+                            color=color, alpha=0.08, linewidth=0)
+        if arm == "real_only" and len(fractions) == 1:
+            ax.axhline(ys[0], color=color, linestyle="--", linewidth=1, alpha=0.6)
+    ax.set_xlim(lo, hi)
+    ax.xaxis.set_major_locator(FixedLocator(fractions))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticklabels([_percent(f) for f in fractions])
+    top = max(ax.get_ylim()[1], 0.01)
+    ax.set_ylim(-0.03 * top, top)  # a little room below 0: points and lines at mAP 0 stay visible
+    ax.set_xlabel("share of the real train split used (log scale)" if len(fractions) > 1 else "share of the real train split used")
+    ax.set_ylabel(f"{METRIC_LABEL.get(metric, metric)} on real {split}")
+    ci = "95% CI" if seeds > 1 else "one seed: no CI"
+    ax.set_title(f"{METRIC_LABEL.get(metric, metric)} by arm: mean over {seeds} seed{'s' if seeds != 1 else ''} ({ci})",
+                 fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
+
+
+def results_series(summary: Sequence[dict], metric: str) -> dict:
+    """``{arm: [(real fraction, mean metric), ...]}`` on the split of :func:`report_split`, for a line chart
+    (an arm without real images at 0)."""
+    series: dict = {}
+    split = report_split(summary)
+    for e in sorted((e for e in summary if e.get("split", "val") == split), key=lambda e: e["fraction"]):
+        series.setdefault(e["arm"], []).append((e["fraction"], e[metric]["mean"]))
+    return series
 
 
 def results_key(rows: Sequence[dict]) -> str:
@@ -122,16 +183,20 @@ def write_results(run_dir: Path, rows: Sequence[dict], metric: str, overwrite: b
                                  sort_keys=True)
 
     def extended(old: dict) -> bool:
+        # every earlier row is among the new ones, compared on the columns it has (results written before
+        # idg recorded per-class APs lack those)
         old_rows = old.get("rows") if isinstance(old.get("rows"), list) else []
-        return old.get("key") is None or {strip(r) for r in old_rows} <= {strip(r) for r in rows}
+        return old.get("key") is None or all(
+            isinstance(o, dict) and strip(o) in {strip({k: r.get(k) for k in o}) for r in rows} for o in old_rows)
 
     reuse_or_refuse(run.results("json"), key, overwrite=overwrite, accept=extended, redo="replace them",
                     differs="holds the results of other trainings or evaluations (study arms, fractions or seeds, "
                             "or their inputs, changed)")
     summary = summarize(rows)
     buf = io.StringIO()
+    per_class = list(dict.fromkeys(k for r in rows for k in r if k.split("/")[0] in PER_CLASS))
     writer = csv.DictWriter(buf, fieldnames=["arm", "fraction", "seed", "split", "map50", "map50_95", "precision",
-                                             "recall", "weights"])
+                                             "recall", *per_class, "weights"])
     writer.writeheader()
     for r in rows:
         writer.writerow({**{k: r.get(k) for k in writer.fieldnames}, "split": r.get("split", "val")})

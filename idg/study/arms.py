@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from idg.core.config import IdgConfig
 from idg.core.errors import DataError
@@ -35,6 +36,7 @@ from idg.generate.sets import set_layout, subset_dependent
 from idg.study import detect
 from idg.study.detect import EpochCallback
 from idg.study.keys import data_key, model_key, training_key
+from idg.study.stats import per_class_columns
 
 log = logging.getLogger(__name__)
 
@@ -83,53 +85,100 @@ def syn_only_fraction(cfg: IdgConfig, fraction: float) -> float:
 # ------------------------------------------------------------------------------------ training
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One training of the study's plan: an arm at a real fraction and seed, for ``epochs`` epochs."""
+
+    arm: str
+    fraction: float
+    seed: int
+    epochs: int
+
+
+def training_plan(cfg: IdgConfig) -> List[Planned]:
+    """Every training of ``cfg.study``, in the order they run: per seed and fraction, ``syn_only`` (once per
+    synthetic set, also when only ``syn_then_real`` needs it), ``syn_then_real``, ``real_only``, ``mixed``."""
+    det, arms = cfg.detector, cfg.study.arms
+    plan: List[Planned] = []
+    for seed in cfg.study.seeds:
+        synthetic: set = set()
+        for fraction in cfg.study.fractions:
+            sf = syn_only_fraction(cfg, fraction)
+            if ("syn_only" in arms or "syn_then_real" in arms) and sf not in synthetic:
+                synthetic.add(sf)
+                plan.append(Planned("syn_only", sf, seed, det.epochs))
+            for arm in ("syn_then_real", "real_only", "mixed"):
+                if arm in arms:
+                    plan.append(Planned(arm, fraction, seed, det.finetune_epochs))
+    return plan
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """The ``training`` event: training ``index`` (1-based) of ``total`` started, finished or was skipped
+    (done earlier, or copied from ``study.reuse``); ``seconds`` it took (0 until it ends); ``epochs_left``:
+    its epochs and those of the trainings after it (what an ETA needs)."""
+
+    index: int
+    total: int
+    arm: str
+    fraction: float
+    seed: int
+    epochs: int
+    epochs_left: int
+    status: str  # started | done | skipped
+    seconds: float = 0.0
+
+
+TrainingCallback = Callable[[TrainingStep], None]
+
+
 def train_arms(
     cfg: IdgConfig,
     run_dir: Path,
     real: Optional[PreparedReal],
     on_epoch: Optional[EpochCallback] = None,
+    on_training: Optional[TrainingCallback] = None,
 ) -> List[Trained]:
-    """Train every arm x fraction x seed of ``cfg.study`` that is not already done."""
+    """Train every arm x fraction x seed of ``cfg.study`` that is not already done (:func:`training_plan`);
+    ``on_training`` hears each one start and end."""
     det, study = cfg.detector, cfg.study
     run = RunLayout(Path(run_dir))
-    arms = list(study.arms)
-    if any(a != "syn_only" for a in arms) and real is None:
+    if any(a != "syn_only" for a in study.arms) and real is None:
         raise DataError("the study needs real data: pass real.data=<data.yaml>")
     base_key = model_key(det.model)
-
-    def fit(arm: str, init: str, init_key: str, data: Path, fraction: float, seed: int, epochs: int) -> Trained:
-        save_dir = run.training(arm, fraction, seed)
-        key = training_key(init_key, data, epochs, seed, det)
-        r = detect.train(init, data, save_dir.parent, save_dir.name, epochs, det, seed, tag=f"{arm}/{save_dir.name}",
-                  on_epoch=on_epoch, key=key, overwrite=cfg.overwrite,
-                  reuse=[RunLayout(Path(d).expanduser()).training(arm, fraction, seed) for d in study.reuse])
-        return Trained(arm, fraction, seed, r.weights, r.save_dir, key)
-
-    def synthetic(fraction: float, seed: int) -> Path:
-        return existing_synthetic_yaml(cfg, run_dir, fraction, seed)
-
     check_synthetic_sets(cfg, run_dir)  # every synthetic set exists before the first training starts
+    plan = training_plan(cfg)
+    tell = on_training or (lambda step: None)
+
+    def fit(n: int, p: Planned, init: str, init_key: str, data: Path) -> Trained:
+        step = TrainingStep(n, len(plan), p.arm, p.fraction, p.seed, p.epochs, sum(q.epochs for q in plan[n - 1:]), "started")
+        save_dir = run.training(p.arm, p.fraction, p.seed)
+        key = training_key(init_key, data, p.epochs, p.seed, det)
+        t0 = time.perf_counter()
+        r = detect.train(init, data, save_dir.parent, save_dir.name, p.epochs, det, p.seed, tag=f"{p.arm}/{save_dir.name}",
+                         on_epoch=on_epoch, key=key, overwrite=cfg.overwrite, on_start=lambda: tell(step),
+                         reuse=[RunLayout(Path(d).expanduser()).training(p.arm, p.fraction, p.seed) for d in study.reuse])
+        tell(replace(step, status="skipped" if r.skipped else "done", seconds=time.perf_counter() - t0))
+        return Trained(p.arm, p.fraction, p.seed, r.weights, r.save_dir, key)
 
     out: List[Trained] = []
-    for seed in study.seeds:
-        syn: Dict[float, Trained] = {}
-        for fraction in study.fractions:
-            sf = syn_only_fraction(cfg, fraction)
-            if ("syn_only" in arms or "syn_then_real" in arms) and sf not in syn:
-                syn[sf] = fit("syn_only", det.model, base_key, synthetic(fraction, seed), sf, seed, det.epochs)
-                if "syn_only" in arms:
-                    out.append(syn[sf])
-            if "syn_then_real" in arms:
-                s = syn[sf]
-                out.append(fit("syn_then_real", str(s.weights), s.key, real.data_yaml(fraction, seed), fraction, seed,
-                               det.finetune_epochs))
-            if "real_only" in arms:
-                out.append(fit("real_only", det.model, base_key, real.data_yaml(fraction, seed), fraction, seed,
-                               det.finetune_epochs))
-            if "mixed" in arms:
-                syn_train = synthetic(fraction, seed).parent / "images" / "train"
-                data = real.data_yaml(fraction, seed, extra_train=[syn_train], tag="mixed")
-                out.append(fit("mixed", det.model, base_key, data, fraction, seed, det.finetune_epochs))
+    synthetic: Dict[tuple, Trained] = {}  # (fraction, seed) -> the syn_only training of that synthetic set
+    for n, p in enumerate(plan, 1):
+        if p.arm == "syn_only":
+            t = synthetic[(p.fraction, p.seed)] = fit(n, p, det.model, base_key,
+                                                      existing_synthetic_yaml(cfg, run_dir, p.fraction, p.seed))
+            if "syn_only" in study.arms:
+                out.append(t)
+        elif p.arm == "syn_then_real":
+            s = synthetic[(syn_only_fraction(cfg, p.fraction), p.seed)]
+            out.append(fit(n, p, str(s.weights), s.key, real.data_yaml(p.fraction, p.seed)))
+        elif p.arm == "real_only":
+            out.append(fit(n, p, det.model, base_key, real.data_yaml(p.fraction, p.seed)))
+        else:  # mixed
+            syn_train = existing_synthetic_yaml(cfg, run_dir, p.fraction, p.seed).parent / "images" / "train"
+            data = real.data_yaml(p.fraction, p.seed, extra_train=[syn_train], tag="mixed")
+            out.append(fit(n, p, det.model, base_key, data))
     return out
 
 
@@ -170,7 +219,7 @@ def evaluate_arms(cfg: IdgConfig, trained: Sequence[Trained], real: PreparedReal
             key = content_hash(what if split == "val" else {**what, "split": split})
             m = detect.evaluate(t.weights, real.val_yaml, t.save_dir, eval_dir(split), cfg.detector, key=key,
                                 overwrite=cfg.overwrite, reuse=cfg.resume, split=split)
-            rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, "split": split, **m,
+            rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, "split": split, **per_class_columns(m),
                          "weights": str(t.weights), "image_stats": str(t.save_dir / eval_dir(split) / "image_stats.npz")})
             log.info("%-14s f=%-5g s=%d %-4s mAP50=%.4f  mAP50-95=%.4f", t.arm, t.fraction, t.seed, split, m["map50"],
                      m["map50_95"])

@@ -82,25 +82,63 @@ def summarize(rows: Sequence[dict], n_boot: int = 1000) -> List[dict]:
     return out
 
 
-def flat_metrics(summary: Sequence[dict]) -> Dict[str, float]:
-    """``eval/<arm>/f<fraction>/<metric>`` -> mean (and ``.../delta_<metric>``) on val, ``eval/test/<arm>/...``
-    on test, for metrics.json and sweeps."""
+PER_CLASS = ("ap50", "ap50_95")  # per-class metrics of an evaluation: ``ap50/<class>``, ``ap50_95/<class>``
+
+
+def per_class_columns(evaluation: dict) -> dict:
+    """An evaluation (``idg.study.detect.evaluate``) with its ``per_class`` APs as flat ``ap50/<class>`` and
+    ``ap50_95/<class>`` entries (None for a class without instances in the split)."""
+    out = {k: v for k, v in evaluation.items() if k != "per_class"}
+    for name, aps in (evaluation.get("per_class") or {}).items():
+        for metric in PER_CLASS:
+            out[f"{metric}/{name}"] = aps[metric] if aps else None
+    return out
+
+
+def _split_prefix(entry: dict) -> str:
+    split = entry.get("split", "val")
+    return "eval" if split == "val" else f"eval/{split}"
+
+
+def flat_metrics(rows: Sequence[dict], summary: Sequence[dict]) -> Dict[str, float]:
+    """The study's metrics in one key scheme, for metrics.json, W&B and sweeps:
+
+    - ``eval/<arm>/f<fraction>_s<seed>/<metric>``: each evaluation on val (``map50``, ``map50_95``,
+      ``precision``, ``recall``, ``ap50/<class>``, ``ap50_95/<class>``), named like its training
+      (``detect/<arm>/f1_s0``);
+    - ``eval/<arm>/f<fraction>/mean/<metric>``: the mean over seeds (``map50``, ``map50_95``, the image
+      bootstrap's ``boot_*``) and of the seed-paired difference to ``real_only`` (``delta_<metric>``; for an
+      arm without real images, at fraction 0, ``delta_<metric>_vs_real_f<fraction>`` against each
+      fraction's baseline);
+    - the same under ``eval/test/...`` for the test split, when the real data has one.
+
+    Classes without instances in the split have no per-class key."""
     out: Dict[str, float] = {}
+    for r in rows:
+        prefix = f"{_split_prefix(r)}/{r['arm']}/f{r['fraction']:g}_s{r['seed']}"
+        for key, value in r.items():
+            if key not in ("arm", "fraction", "seed") and isinstance(value, (int, float)) and not isinstance(value, bool):
+                out[f"{prefix}/{key}"] = value
     for e in summary:
-        split = e.get("split", "val")
-        prefix = ("eval" if split == "val" else f"eval/{split}") + f"/{e['arm']}" + (
-            "" if e["fraction"] == 0 else f"/f{e['fraction']:g}")
+        prefix = f"{_split_prefix(e)}/{e['arm']}/f{e['fraction']:g}/mean"
         for key, stat in e.items():
             if isinstance(stat, dict) and "mean" in stat:
                 out[f"{prefix}/{key}"] = stat["mean"]
     return out
 
 
-def main_metric(summary: Sequence[dict], metric: str) -> Optional[float]:
-    """The number a sweeper optimises: the synthetic-data arm at the largest real fraction (syn_then_real
-    if run, else mixed, else syn_only, else real_only), on val (tuning on test would make it val)."""
+def main_entry(summary: Sequence[dict]) -> Optional[dict]:
+    """The summary entry of the main metric: the synthetic-data arm at the largest real fraction
+    (syn_then_real if run, else mixed, else syn_only, else real_only), on val (tuning on test would make it
+    val)."""
     for arm in ("syn_then_real", "mixed", "syn_only", "real_only"):
         entries = [e for e in summary if e["arm"] == arm and e.get("split", "val") == "val"]
         if entries:
-            return max(entries, key=lambda e: e["fraction"])[metric]["mean"]
+            return max(entries, key=lambda e: e["fraction"])
     return None
+
+
+def main_metric(summary: Sequence[dict], metric: str) -> Optional[float]:
+    """The number a sweeper optimises: ``metric`` (mean over seeds) of :func:`main_entry`."""
+    entry = main_entry(summary)
+    return entry[metric]["mean"] if entry is not None else None

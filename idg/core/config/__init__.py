@@ -10,7 +10,9 @@ from idg.core.config.generation import (BLEND_MODES, GENERATORS, CopyPasteConfig
                                         SamplerConfig)
 from idg.core.config.models import FAMILIES, InpaintModelConfig, LoraConfig, ModelConfig
 from idg.core.config.judging import VERIFIERS, QualityConfig, VerifyConfig
-from idg.core.config.root import REPO_ROOT, IdgConfig, register_configs, to_config
+from idg.core.config.describe import register_help_resolver
+from idg.core.config.root import REPO_ROOT, IdgConfig, to_config
+from idg.core.config.root import register_configs as register_schemas
 from idg.core.config.scene import (PHOTO_SOURCES, BackgroundConfig, BackgroundPrompt, BackgroundShare, ClassConfig,
                                    DatasetConfig, RealClassesConfig)
 from idg.core.config.study import ARMS, DetectorConfig, LoggerConfig, RealConfig, StudyConfig
@@ -23,3 +25,10 @@ __all__ = [
     "LoraConfig", "ModelConfig", "QualityConfig", "RealClassesConfig", "RealConfig", "SamplerConfig", "StudyConfig",
     "VerifyConfig", "register_configs", "to_config",
 ]
+
+
+def register_configs() -> None:
+    """Each group's schema as ``base_<group>`` (:func:`idg.core.config.root.register_configs`), idg's
+    resolvers, and ``${idg.help:}``, the text of ``--help``."""
+    register_schemas()
+    register_help_resolver()

@@ -124,6 +124,9 @@ class GenerateConfig:
             raise ConfigError(f"generate.image_format={self.image_format!r} must be png or jpg")
         if str(self.batch_invariant).lower() not in ("auto", "true", "false"):
             raise ConfigError(f"generate.batch_invariant={self.batch_invariant!r} must be auto, true or false")
+        if not str(self.cache_dir).strip():
+            raise ConfigError("generate.cache_dir is empty (or $IDG_CACHE_DIR is set but empty): give a directory for "
+                              "the background cache and built models (default ~/.cache/idg)")
         if self.num_shards < 1 or not 0 <= self.shard < self.num_shards:
             raise ConfigError(
                 f"generate.shard={self.shard} / generate.num_shards={self.num_shards}: need 0 <= shard < num_shards"

@@ -8,6 +8,8 @@ checks (``min <= max``, a box that fits the image) live in ``__post_init__`` and
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from idg.core.errors import ConfigError
 from idg.core.stages import STAGES, stages_needing_real
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+log = logging.getLogger("idg.config")
 
 
 @dataclass
@@ -56,6 +59,8 @@ class IdgConfig:
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown or not self.stages:
             raise ConfigError(f"stages={list(self.stages)}: choose from {', '.join(STAGES)}")
+        if self.run_dir is not None and not str(self.run_dir).strip():
+            raise ConfigError("run_dir is empty: give a directory, or leave it null to use hydra.run.dir")
         if self.generate.num_shards > 1 and any(s != "generate" for s in self.stages):
             raise ConfigError(
                 f"generate.num_shards={self.generate.num_shards}: a shard is part of a dataset, so run it with "
@@ -152,6 +157,19 @@ class IdgConfig:
                     f"{where}: boxes up to {sizes['w'][1]}x{sizes['h'][1]} px do not fit the {side}x{side} image "
                     f"(generate.resolution); lower {where}.width/height"
                 )
+        self.check_some_objects()
+
+    def check_some_objects(self) -> None:
+        """Every class at ``count=[0, 0]`` makes a detection set without a single object: refused when the
+        study trains on it, a warning when only generating (background-only images may be meant)."""
+        if any(spec.count[1] > 0 for spec in self.classes.values()):
+            return
+        keys = ", ".join(f"classes.{name}.count" for name in self.classes)
+        message = f"every class has count=[0, 0] ({keys}), so the images would hold no objects"
+        if "train" in self.stages and any(arm != "real_only" for arm in self.study.arms):
+            raise ConfigError(f"{message} and the synthetic arms nothing to learn; raise a class's count, e.g. "
+                              f"classes.{next(iter(self.classes))}.count=[1,3]")
+        log.warning("%s: generating background-only images", message)
 
     def box_size_range(self, name: str) -> Dict[str, List[int]]:
         """Feasible integer pixel ranges of box width ``w``, height ``h`` and aspect ``ar`` for class ``name``.
@@ -230,6 +248,7 @@ def to_config(cfg: DictConfig, preprocess: Sequence[Callable[[Dict[str, Any]], N
     container.pop("hparams_search", None)
     for step in preprocess:
         step(container)
+    check_finite(container)
     schema = OmegaConf.structured(IdgConfig)
     try:
         typed = OmegaConf.merge(schema, container)
@@ -240,6 +259,35 @@ def to_config(cfg: DictConfig, preprocess: Sequence[Callable[[Dict[str, Any]], N
         raise ConfigError(str(exc).splitlines()[0] + _full_key_suffix(exc)) from exc
     obj.generate.cache_dir = os.path.expanduser(obj.generate.cache_dir)
     return obj
+
+
+def _non_finite(node: Any, key: str):
+    """``(key, value, bad number)`` of the first NaN or infinity in a plain config tree, else None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return key, node, node
+    if isinstance(node, dict):
+        for k, v in node.items():
+            found = _non_finite(v, f"{key}.{k}" if key else str(k))
+            if found:
+                return found
+    if isinstance(node, (list, tuple)):
+        for v in node:
+            if isinstance(v, float) and not math.isfinite(v):
+                return key, list(node), v  # name the list's key and show the whole value, as it was typed
+            found = _non_finite(v, key) if isinstance(v, (dict, list, tuple)) else None
+            if found:
+                return found
+    return None
+
+
+def check_finite(container: Dict[str, Any]) -> None:
+    """No NaN or infinity anywhere in the config (an override ``inpaint.strength=nan`` or ``.inf`` in YAML):
+    range checks cannot catch them (every comparison with NaN is false), so they would reach the samplers
+    and the detector. Raises ConfigError naming the key."""
+    found = _non_finite(container, "")
+    if found:
+        key, value, bad = found
+        raise ConfigError(f"{key}={value}: {bad} is not a finite number; give a finite value")
 
 
 def _full_key_suffix(exc: Exception) -> str:

@@ -27,6 +27,8 @@ class DetectorConfig:
     workers: int = help_field("dataloader workers", 4)
     patience: int = help_field("early-stopping patience in epochs", 100)
     args: Dict[str, Any] = help_field("any further YOLO.train() arguments, passed through unchanged", default_factory=dict)
+    verbose: bool = help_field("Ultralytics' own console output (layer tables, argument dumps, its bars); off: one idg "
+                               "line per epoch (-v turns it on too)", False)
 
     def __post_init__(self) -> None:
         if not (self.model.endswith(".yaml") or self.model.endswith(".yml") or self.model.endswith(".pt")):
