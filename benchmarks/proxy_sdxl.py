@@ -162,20 +162,10 @@ def build_proxy_modules(k: int, meta: bool = False, seed: int = 0,
 
 
 def save_atomically(pipe, path: str | os.PathLike) -> Path:
-    """``pipe.save_pretrained(path)`` (safetensors) via a temp dir and a rename, like ``idg.models.tiny``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        pipe.save_pretrained(tmp, safe_serialization=True)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if not (path / "model_index.json").is_file():  # lost a race to another writer: theirs is fine
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    """``pipe.save_pretrained(path)`` (safetensors) via a temp dir and a rename, as idg's tiny models are."""
+    from idg.models.tiny import save_pretrained_atomically
+
+    return save_pretrained_atomically(pipe, path)
 
 
 def build_proxy_pipeline(k: int, device: str = "cpu", dtype=None, meta: bool = False, *, seed: int = 0,

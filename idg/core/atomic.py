@@ -82,6 +82,25 @@ def _raise_named(exc: BaseException, path: str | os.PathLike, temp: Optional[str
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
+    tmp = _temp_copy(path, data)
+    try:
+        os.replace(tmp, path)
+    except BaseException as exc:
+        _unlink(tmp)
+        _raise_named(exc, path, tmp)
+    return path
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _temp_copy(path: Path, data: bytes) -> str:
+    """``data`` in a complete, synced temp file beside ``path`` with the umask's mode; its name. A failed
+    write removes the temp file and raises with ``path`` named."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
@@ -97,14 +116,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink(tmp)
         _raise_named(exc, path, tmp)
-    return path
+    return tmp
 
 
 def atomic_create_bytes(path: str | os.PathLike, data: bytes) -> bool:
@@ -117,21 +132,8 @@ def atomic_create_bytes(path: str | os.PathLike, data: bytes) -> bool:
     fall back to a rename, where a writer racing another may replace an entry with its own equal-keyed one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_copy(path, data)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
-    except OSError as exc:
-        _raise_named(exc, path, exc.filename)
-    try:
-        try:
-            os.fchmod(fd, file_mode())
-        except BaseException:
-            os.close(fd)
-            raise
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
         try:
             os.link(tmp, path)
         except FileExistsError:
@@ -146,10 +148,7 @@ def atomic_create_bytes(path: str | os.PathLike, data: bytes) -> bool:
     except BaseException as exc:
         _raise_named(exc, path, tmp)
     finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink(tmp)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import string
-import tempfile
 from pathlib import Path
 from typing import Callable, Dict
 
-from idg.core.atomic import apply_umask
+from idg.models.tiny import save_pretrained_atomically
 
 log = logging.getLogger(__name__)
 
@@ -173,21 +171,9 @@ BUILDERS: Dict[str, Callable[[], object]] = {
 
 
 def save_atomically(pipe, path: str | os.PathLike) -> Path:
-    """``save_pretrained`` into a temp dir beside ``path``, then rename: a reader never sees half a model."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        pipe.save_pretrained(tmp, safe_serialization=True)
-        apply_umask(tmp)  # mkdtemp's 0700 and safetensors' 0600 would lock colleagues out of a shared cache
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if not (path / "model_index.json").is_file():  # lost a race to another writer: theirs is fine
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+    """``save_pretrained`` into a temp dir beside ``path``, then rename: a reader never sees half a model
+    (:func:`idg.models.tiny.save_pretrained_atomically`)."""
+    return save_pretrained_atomically(pipe, path)
 
 
 def ensure_tiny(kind: str, path: str | os.PathLike) -> Path:
