@@ -110,6 +110,11 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
         from idg.generate.verify import check_verifier
 
         check_verifier(cfg.verify, cfg.offline)
+    if "generate" in cfg.stages and "autolabel" in cfg.generators:
+        from idg.models.labelers import check_labeler_model
+
+        lab = cfg.labeler
+        check_labeler_model(lab.name, lab.model, "labeler.model", cfg.offline, lab.build_tiny, lab.revision)
     check_run_dir(run_dir)
     check_previous_run(cfg, run_dir)
     # Stages that continue an earlier run need its outputs: a wrong hydra.run.dir fails here, not after setup.
@@ -136,6 +141,10 @@ def generate(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal]) -
         return generate_copy_paste_sets(cfg, prepared, run.root)
     from idg.generate.engine import run_generation
 
+    if cfg.generate.generator == "autolabel":
+        from idg.generate.autolabel import autolabel_engine
+
+        return [run_generation(cfg, run.root, engine_factory=autolabel_engine)]
     return [run_generation(cfg, run.root)]
 
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # a type only: the config schemas import this module
 
 
 def _generate_needs_real(cfg: "IdgConfig") -> bool:
-    return cfg.generate.generator == "copy_paste"  # it cuts its objects from the real train subsets
+    return "copy_paste" in cfg.generators  # it cuts its objects from the real train subsets
 
 
 def _train_needs_real(cfg: "IdgConfig") -> bool:
@@ -31,7 +31,7 @@ class Stage:
 
 STAGE_TABLE: Tuple[Stage, ...] = (
     Stage("generate", "synthetic images and labels, their export (YOLO, COCO, manifest) and the seam-shortcut set",
-          _generate_needs_real, ("dataset", "copy_paste", "samples.png")),
+          _generate_needs_real, ("dataset", "copy_paste", "generators", "samples.png")),
     Stage("train", "the detector arms: synthetic, fine-tuned on real, real-only, mixed", _train_needs_real, ("detect",)),
     Stage("evaluate", "every training on the real val split; results tables and plot; seam-shortcut rates",
           lambda cfg: True, ("results.csv", "results.json", "results.md", "results.png")),

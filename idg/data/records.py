@@ -53,13 +53,15 @@ class BackgroundRecord:
 
 @dataclass
 class ObjectRecord:
-    """One painted (or pasted) object: what was asked, what was made, how it was judged."""
+    """One painted (or pasted) object: what was asked, what was made, how it was judged. An autolabel object
+    (drawn with its scene, boxed by the labeller) has no requested box and no painting settings, but a
+    ``labeler_score``."""
 
-    id: int  # the object's index in its image's sampled boxes
+    id: int  # the object's index in its image's sampled boxes (autolabel: among the labeller's boxes)
     class_name: str  # "class" in JSON
     class_id: int
     prompt: str
-    requested_box: List[int]  # the sampled box
+    requested_box: Optional[List[int]]  # the sampled box (None: autolabel, nothing was requested)
     box: Optional[List[int]]  # the label: the re-estimated box (None: a rejected object where nothing changed)
     seed: int  # of the attempt that was kept (or the last one)
     window: Optional[List[int]]  # the context window that was inpainted, or None
@@ -71,17 +73,20 @@ class ObjectRecord:
     verify_score: Optional[float]
     retry_reasons: List[str]
     generator: str
-    strength: float
-    steps: int
-    guidance: float
-    mask: str
-    feather: int
-    blend: str
-    mode: str
-    sampler: str
+    # how it was painted (left out for autolabel objects, which are not painted)
+    strength: Optional[float] = None
+    steps: Optional[int] = None
+    guidance: Optional[float] = None
+    mask: Optional[str] = None
+    feather: Optional[int] = None
+    blend: Optional[str] = None
+    mode: Optional[str] = None
+    sampler: Optional[str] = None
     source: Optional[Dict[str, Any]] = None  # copy-paste: the real object it was cut from
     reject_reason: Optional[str] = None
     crop: Optional[str] = None  # rejected: its crop, relative to the export root
+    labeler_score: Optional[float] = None  # autolabel: the labeller's score of the box for its class
+    labeler_query: Optional[str] = None  # autolabel: the class query that gave it
 
     def to_dict(self) -> Dict[str, Any]:
         out = _to_dict(self)
@@ -96,13 +101,23 @@ class ObjectRecord:
 
 
 @dataclass
+class AutolabelRecord:
+    """How an autolabel image was labelled: the classes its prompt named, the labeller, and whether it found
+    nothing (an empty image: exported as background, or left out with split ``dropped``)."""
+
+    named: List[str]  # class names the prompt named, in class order
+    labeler: str  # the labeller's identity (kind:model@revision:dtype)
+    empty: bool  # no box survived the labeller's selection
+
+
+@dataclass
 class ImageRecord:
     """One manifest line: an image, its label file (both relative to the export root) and its objects."""
 
     index: int  # the global image index (file stem), deterministic in the config
     image: str
     label: str
-    split: str  # train | val
+    split: str  # train | val (| dropped: an autolabel image without a box, labeler.on_empty=drop)
     width: int
     height: int
     background: BackgroundRecord
@@ -110,6 +125,7 @@ class ImageRecord:
     rejected: List[ObjectRecord]
     objects_dropped: int  # sampled objects that did not fit (non_overlap / grid)
     schema: int = SCHEMA
+    autolabel: Optional[AutolabelRecord] = None  # generator=autolabel
 
     def to_dict(self) -> Dict[str, Any]:
         out = _to_dict(self)
@@ -122,7 +138,9 @@ class ImageRecord:
         return _from_dict(cls, data, where)
 
 
-OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of"}  # left out of the JSON when unset
+# left out of the JSON when unset
+OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of", "labeler_score", "labeler_query", "autolabel",
+            "strength", "steps", "guidance", "mask", "feather", "blend", "mode", "sampler"}
 
 
 def _to_dict(record: Any) -> Dict[str, Any]:

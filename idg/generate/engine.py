@@ -28,7 +28,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from PIL import Image
@@ -69,6 +69,11 @@ class GenerationStats:
     artifact_nan: int = 0
     artifact_duplicate: int = 0
     artifacts_unresolved: int = 0  # images kept with an artifact after the last attempt
+    labels_computed: int = 0  # autolabel: images the labeller ran on
+    labels_from_cache: int = 0  # autolabel: images whose labels came from the label cache
+    empty_retries: int = 0  # autolabel, labeler.on_empty=retry: images redrawn because the labeller found nothing
+    images_empty: int = 0  # autolabel: images exported without a box (keep_as_background, or retries exhausted)
+    images_dropped: int = 0  # autolabel, labeler.on_empty=drop: images left out of the export (images/dropped/)
     seconds: float = 0.0
 
     @property
@@ -102,10 +107,11 @@ class Outcome:
 
 
 class Engine:
-    """Generates the images of one run into ``layout`` from its parts."""
+    """Generates the images of one run into ``layout`` from its parts (a subclass whose source already draws
+    the objects, :class:`~idg.generate.autolabel.AutolabelEngine`, has no painter and no judge)."""
 
-    def __init__(self, cfg: IdgConfig, layout: DatasetLayout, source: BackgroundSource, painter: ObjectPainter,
-                 judge: Judge, stats: GenerationStats, plan_size: int):
+    def __init__(self, cfg: IdgConfig, layout: DatasetLayout, source: BackgroundSource, painter: Optional[ObjectPainter],
+                 judge: Optional[Judge], stats: GenerationStats, plan_size: int):
         self.cfg = cfg
         self.layout = layout
         self.source = source
@@ -241,20 +247,24 @@ class Engine:
         start = time.perf_counter()
         with tqdm(total=len(todo), desc="generate", unit="img", disable=(None if progress else True), dynamic_ncols=True) as bar:
             for members in batches.values():
-                backgrounds = self.source.backgrounds(members)
-                images = {i: backgrounds[i].image for i in members}
-                planned = {i: plan_boxes(self.cfg, i) for i in members}
-                boxes = {i: p[0] for i, p in planned.items()}
-                outcomes = self.paint_objects(images, boxes)
-                for i in members:
-                    rec = self.record(i, backgrounds[i].record, boxes[i], planned[i][1], outcomes).to_dict()
-                    self.write(i, images[i], rec)
+                for i, image, record in self.batch(members):
+                    rec = record.to_dict()
+                    self.write(i, image, rec)
                     self.stats.images += 1
                     self.stats.objects += len(rec["objects"])
                     self.stats.objects_rejected += len(rec["rejected"])
-                    self.stats.objects_dropped += planned[i][1]
+                    self.stats.objects_dropped += rec["objects_dropped"]
                     bar.update(1)
         self.stats.seconds = time.perf_counter() - start
+
+    def batch(self, members: List[int]) -> List[Tuple[int, np.ndarray, ImageRecord]]:
+        """The finished images of one batch, in index order: backgrounds, boxes, painted and judged objects."""
+        backgrounds = self.source.backgrounds(members)
+        images = {i: backgrounds[i].image for i in members}
+        planned = {i: plan_boxes(self.cfg, i) for i in members}
+        boxes = {i: p[0] for i, p in planned.items()}
+        outcomes = self.paint_objects(images, boxes)
+        return [(i, images[i], self.record(i, backgrounds[i].record, boxes[i], planned[i][1], outcomes)) for i in members]
 
 
 def default_pipelines(cfg: IdgConfig) -> Callable[[], object]:
@@ -281,30 +291,45 @@ def model_identity(cfg: IdgConfig) -> Lazy:
     return Lazy(identity)
 
 
+EngineFactory = Callable[[IdgConfig, DatasetLayout, Lazy, GenerationStats], Engine]
+
+
+def painting_engine(painter_factory: Optional[Callable[[Lazy], ObjectPainter]] = None) -> EngineFactory:
+    """The engine of the painting generators: prompt backgrounds, sampled boxes, the painter (default: diffusion
+    crop-and-inpaint; copy-paste passes its own) and the object judge."""
+    from idg.generate.inpaint import DiffusionPainter
+
+    def make(cfg: IdgConfig, layout: DatasetLayout, pipes: Lazy, stats: GenerationStats) -> Engine:
+        source = PromptBackgrounds(cfg, pipes, stats, model_identity(cfg))
+        painter = (painter_factory or (lambda p: DiffusionPainter(cfg, p)))(pipes)
+        return Engine(cfg, layout, source, painter, ObjectJudge(cfg), stats, len(source))
+
+    return make
+
+
 def run_generation(
     cfg: IdgConfig,
     run_dir: str | Path,
     pipes_factory: Optional[Callable[[], object]] = None,
     painter_factory: Optional[Callable[[Lazy], ObjectPainter]] = None,
+    engine_factory: Optional[EngineFactory] = None,
 ) -> GenerationResult:
     """Generate (or finish generating) this shard of the dataset into ``<run_dir>/dataset``.
 
     ``pipes_factory`` loads the diffusion pipelines; it is only called when an image is left to generate
-    (so a finished run, resumed, loads no model). ``painter_factory`` builds the object painter from the
-    lazy pipelines (default: the diffusion painter).
+    (so a finished run, resumed, loads no model). ``engine_factory`` builds the engine from its parts
+    (default: :func:`painting_engine` with ``painter_factory``, which builds the object painter from the lazy
+    pipelines; the autolabel generator passes its own).
     """
-    from idg.generate.inpaint import DiffusionPainter
-
     layout = RunLayout(Path(run_dir)).dataset(cfg.generate.image_format)
     done = prepare_output(cfg, layout)
     pipes = Lazy(pipes_factory or default_pipelines(cfg))
     stats = GenerationStats()
-    source = PromptBackgrounds(cfg, pipes, stats, model_identity(cfg))
+    engine = (engine_factory or painting_engine(painter_factory))(cfg, layout, pipes, stats)
+    source = engine.source
     # Finished images' hashes, so a resumed run finds the same near-duplicates as an uninterrupted one.
     source.phashes = {i: int(rec["background"]["phash"], 16) for i, rec in done.items()
                       if (rec.get("background") or {}).get("phash")}
-    painter = (painter_factory or (lambda p: DiffusionPainter(cfg, p)))(pipes)
-    engine = Engine(cfg, layout, source, painter, ObjectJudge(cfg), stats, len(source))
     indices = shard_indices(len(source), cfg.generate.batch_size, cfg.generate.num_shards, cfg.generate.shard)
     log.info("generating %d images (%d already done) into %s", len(indices), len(set(indices) & set(done)), layout.root)
     engine.run(indices, set(done), progress=cfg.generate.progress)

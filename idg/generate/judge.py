@@ -1,8 +1,8 @@
 """The object judge: quality checks plus the verifier decide accept / retry / reject, and the label box.
 
 For each painted object :class:`ObjectJudge` re-estimates the box from what the paste changed
-(:func:`idg.generate.quality.check_object`), asks the verifier (``verify=clip|detector``) about the objects
-that passed, in one batched call, and measures the seam of accepted ones. ``verify=none`` and copy-paste
+(:func:`idg.generate.quality.check_object`), asks the verifier (``verify=clip|detector|owlv2|grounding_dino``)
+about the objects that passed, in one batched call, and measures the seam of accepted ones. ``verify=none`` and copy-paste
 objects (whose box is exact by construction) are measured but never rejected: their label is the
 requested box.
 """
@@ -33,10 +33,12 @@ class ObjectJudge:
 
     @property
     def verifier(self):
-        if self._verifier is None and self.judging and self.cfg.verify.name in ("clip", "detector"):
+        if self._verifier is None and self.judging and self.cfg.verify.name not in ("none", "diff"):
             from idg.generate.verify import build_verifier
 
-            self._verifier = build_verifier(self.cfg.verify, offline=self.cfg.offline)
+            cfg = self.cfg
+            self._verifier = build_verifier(cfg.verify, offline=cfg.offline, queries=dict(zip(cfg.class_names, cfg.queries())),
+                                            batch_invariant=str(cfg.generate.batch_invariant).lower())
         return self._verifier
 
     def retries_left(self, attempt: int) -> bool:

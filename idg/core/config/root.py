@@ -18,7 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from idg.core.config.fields import check_prompt, check_range, help_field, whole_pixels
 from idg.core.config.generation import CopyPasteConfig, GenerateConfig, InpaintConfig, ModelConfig, SamplerConfig
-from idg.core.config.judging import QualityConfig, VerifyConfig
+from idg.core.config.judging import LABELER_VERIFIERS, QualityConfig, VerifyConfig
+from idg.core.config.labeling import AutolabelConfig, LabelerConfig
 from idg.core.config.scene import BackgroundConfig, ClassConfig, DatasetConfig
 from idg.core.config.study import DetectorConfig, LoggerConfig, RealConfig, StudyConfig
 from idg.core.errors import ConfigError
@@ -39,6 +40,8 @@ class IdgConfig:
     copy_paste: CopyPasteConfig = field(default_factory=CopyPasteConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    labeler: LabelerConfig = field(default_factory=LabelerConfig)
+    autolabel: AutolabelConfig = field(default_factory=AutolabelConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     real: RealConfig = field(default_factory=RealConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
@@ -71,6 +74,8 @@ class IdgConfig:
             )
         self.validate_classes()
         self.validate_backgrounds()
+        if self.uses_labeler:
+            self.validate_queries()
         needing = stages_needing_real(self) if self.real.data is None else ()
         if "generate" in needing:
             raise ConfigError(
@@ -90,6 +95,34 @@ class IdgConfig:
             check_prompt(f"background.prompts[{i}].prompt", bg.prompt)
             if bg.num_images < 1:
                 raise ConfigError(f"background.prompts[{i}].num_images={bg.num_images} must be >= 1")
+
+    @property
+    def generators(self) -> List[str]:
+        """The generators of this study: ``study.generators``, or ``generate.generator`` alone."""
+        return list(self.study.generators) or [self.generate.generator]
+
+    @property
+    def compares_generators(self) -> bool:
+        """Whether the study makes one synthetic set per generator (``study.generators``) under ``generators/``."""
+        return bool(self.study.generators)
+
+    @property
+    def uses_labeler(self) -> bool:
+        """Whether an open-vocabulary labeller reads the class queries (autolabel, or a labeller verifier)."""
+        return "autolabel" in self.generators or self.verify.name in LABELER_VERIFIERS
+
+    def queries(self) -> List[List[str]]:
+        """Each class's labeller queries, in class-id order."""
+        return [spec.labeler_queries(name) for name, spec in self.classes.items()]
+
+    def validate_queries(self) -> None:
+        for name, spec in self.classes.items():
+            queries = spec.labeler_queries(name)
+            if not queries:
+                raise ConfigError(f"classes.{name}.queries is empty: give the labeller at least one text query, or null "
+                                  f"for the class name")
+            for k, q in enumerate(queries):
+                check_prompt(f"classes.{name}.queries[{k}]", q)
 
     def validate_classes(self) -> None:
         """Each class's ranges, and that its boxes can exist in an image of ``generate.resolution``."""
@@ -182,6 +215,7 @@ def register_configs() -> None:
         ("inpaint", InpaintConfig),
         ("quality", QualityConfig),
         ("verify", VerifyConfig),
+        ("labeler", LabelerConfig),
         ("model", ModelConfig),
         ("detector", DetectorConfig),
         ("real", RealConfig),
