@@ -95,13 +95,13 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
 
     check_feasible(cfg)
     real = load_real(cfg.real, cfg.class_names) if needs_real(cfg) else None
-    if "generate" in cfg.stages and cfg.generate.generator == "copy_paste":
+    if "generate" in cfg.stages and "copy_paste" in cfg.generators:
         from idg.generate.copy_paste import check_sources
 
         check_sources(real)
     if "generate" in cfg.stages:
         check_model_available(cfg.model, cfg.offline)
-    diffusion_generate = "generate" in cfg.stages and cfg.generate.generator == "diffusion"
+    diffusion_generate = "generate" in cfg.stages and "diffusion" in cfg.generators
     if "train" in cfg.stages or "evaluate" in cfg.stages or (diffusion_generate and cfg.verify.name == "detector"):
         configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
     if "train" in cfg.stages:
@@ -132,62 +132,93 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
 # ------------------------------------------------------------------------------------ the stages
 
 
-def generate(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal]) -> list:
-    """Images and labels into ``dataset/`` (diffusion: one set), or one copy-paste set per (fraction, seed)
-    under ``copy_paste/``; returns their GenerationResults."""
+def generate(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal]) -> Dict[str, list]:
+    """Each generator's synthetic set(s); returns their GenerationResults by generator.
+
+    One generator writes into the run dir (``dataset/``; copy-paste: one set per (fraction, seed) under
+    ``copy_paste/``); a study comparing generators writes each into ``generators/<generator>/`` the same way,
+    loading the diffusion model at most once for all of them."""
+    from idg.generate.engine import shared_pipelines
+
+    if not cfg.compares_generators:
+        return {cfg.generate.generator: generate_sets(cfg, run, prepared)}
+    pipes = shared_pipelines(cfg)
+    return {g: generate_sets(cfg.for_generator(g), run.generator(g), prepared, pipes) for g in cfg.generators}
+
+
+def generate_sets(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal], pipes=None) -> list:
+    """The set(s) of ``cfg.generate.generator`` into ``run``."""
+    from idg.generate.engine import run_generation
+
     if cfg.generate.generator == "copy_paste":
         from idg.generate.copy_paste import generate_copy_paste_sets
 
-        return generate_copy_paste_sets(cfg, prepared, run.root)
-    from idg.generate.engine import run_generation
-
+        return generate_copy_paste_sets(cfg, prepared, run.root, pipes)
     if cfg.generate.generator == "autolabel":
         from idg.generate.autolabel import autolabel_engine
 
-        return [run_generation(cfg, run.root, engine_factory=autolabel_engine)]
-    return [run_generation(cfg, run.root)]
+        return [run_generation(cfg, run.root, pipes_factory=pipes, engine_factory=autolabel_engine)]
+    return [run_generation(cfg, run.root, pipes_factory=pipes)]
 
 
-def export(cfg: IdgConfig, sets: list) -> bool:
+def export(cfg: IdgConfig, sets: Dict[str, list]) -> bool:
     """The index files of each complete set: YOLO data.yaml, COCO annotations.json, sorted manifest,
     generation.json. Returns whether every set is complete."""
     from idg.generate.engine import export as export_set
 
-    return all([export_set(result, cfg.class_names) for result in sets])
+    return all([export_set(result, cfg.class_names) for results in sets.values() for result in results])
 
 
-def shortcut_set(cfg: IdgConfig, run: RunLayout, sets: list) -> Optional[Path]:
+def shortcut_set(cfg: IdgConfig, run: RunLayout, sets: Dict[str, list]) -> List[Path]:
     """The held-out null-prompt images of the seam-shortcut rate (diffusion, unsharded, complete runs), made
     with the generation's own background source and painter."""
-    result = sets[0]
-    if cfg.generate.generator != "diffusion" or cfg.generate.num_shards != 1 or not result.complete:
-        return None
+    if "diffusion" not in sets or cfg.generate.num_shards != 1 or not sets["diffusion"][0].complete:
+        return []
     from idg.generate.shortcut import generate_shortcut
 
-    return generate_shortcut(cfg, run.root, result.engine.source, result.engine.painter)
+    result = sets["diffusion"][0]
+    where = run.generator("diffusion") if cfg.compares_generators else run
+    made = generate_shortcut(cfg.for_generator("diffusion"), where.root, result.engine.source, result.engine.painter)
+    return [made] if made is not None else []
 
 
-def report_generation(cfg: IdgConfig, run: RunLayout, sets: list, complete: bool, record: RunManifest,
-                      events: Events) -> Dict[str, Any]:
-    """Generation stats and quality KPIs (metrics.json), the sample grid, and the generation events."""
+def generation_metrics(results: list, prefix: str = "") -> Dict[str, Any]:
+    """Generation stats (summed over the sets) and quality KPIs of one generator's sets, keys
+    ``generate/<prefix>...`` and ``quality/<prefix>...``."""
     from idg.generate.quality import quality_metrics
-    from idg.report.samples import write_sample_grid
 
     stats: Dict[str, Any] = {}
-    for r in sets:  # summed over the sets
+    for r in results:
         for k, v in r.stats.as_dict().items():
             stats[k] = stats.get(k, 0) + v
     stats["images_per_second"] = round(stats["images"] / stats["seconds"], 4) if stats["seconds"] > 0 else 0.0
-    record.stage("generate", "complete" if complete else "partial", sets=len(sets), **stats)
-    records = [rec for r in sets for rec in r.records]
-    metrics = {f"generate/{k}": v for k, v in stats.items()}
-    metrics["generate/total_images"] = len(records)
-    metrics["generate/total_objects"] = sum(len(rec["objects"]) for rec in records)
-    metrics.update(quality_metrics(records))
+    records = [rec for r in results for rec in r.records]
+    metrics = {f"generate/{prefix}{k}": v for k, v in stats.items()}
+    metrics[f"generate/{prefix}total_images"] = len(records)
+    metrics[f"generate/{prefix}total_objects"] = sum(len(rec["objects"]) for rec in records)
+    metrics.update({k.replace("quality/", f"quality/{prefix}", 1): v for k, v in quality_metrics(records).items()})
+    return metrics
+
+
+def report_generation(cfg: IdgConfig, run: RunLayout, sets: Dict[str, list], complete: bool, record: RunManifest,
+                      events: Events) -> Dict[str, Any]:
+    """Generation stats and quality KPIs (metrics.json; a study comparing generators prefixes each
+    generator's with its name), the sample grid(s), and the generation events (of the first generator)."""
+    from idg.report.samples import write_sample_grid
+
+    metrics: Dict[str, Any] = {}
+    for g, results in sets.items():
+        prefix = f"{g}/" if cfg.compares_generators else ""
+        metrics.update(generation_metrics(results, prefix))
+        first = results[0]
+        if first.records:
+            where = run.generator(g) if cfg.compares_generators else run
+            write_sample_grid(where.samples, first.layout.root, first.records, cfg.logger.num_samples or 16)
+    stage = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("generate/")}
+    record.stage("generate", "complete" if complete else "partial", sets=sum(len(r) for r in sets.values()), **stage)
     write_metrics(run.root, metrics)
-    first = sets[0]
+    first = next(iter(sets.values()))[0]
     if first.records:
-        write_sample_grid(run.samples, first.layout.root, first.records, cfg.logger.num_samples or 16)
         events.emit("generation", first.layout.root, first.records, cfg.class_names,
                     cfg.generate.cache_dir if cfg.generate.use_cache else None, cfg.dataset.name, first.complete)
     events.metrics(metrics)
@@ -221,8 +252,8 @@ def evaluate(cfg: IdgConfig, run: RunLayout, prepared: PreparedReal, record: Run
     trained = find_trained(cfg, run.root)
     rows = evaluate_arms(cfg, trained, prepared)
     summary = write_results(run.root, rows, cfg.study.metric, overwrite=cfg.overwrite)
-    metrics = flat_metrics(summary)
-    metrics["main_metric"] = main_metric(summary, cfg.study.metric)
+    metrics = flat_metrics(summary, by_generator=cfg.compares_generators)
+    metrics["main_metric"] = main_metric(summary, cfg.study.metric, cfg.generators[0] if cfg.compares_generators else None)
     metrics.update(shortcut_metrics(cfg, run.root, trained))
     metrics["main_metric_name"] = cfg.study.metric
     record.stage("evaluate", "complete", rows=len(rows))

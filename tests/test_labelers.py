@@ -114,7 +114,7 @@ def test_the_study_refuses_a_labeller_that_is_not_a_detector_before_any_model_lo
     monkeypatch.setattr(idg.models.diffusion, "load_pipelines", forbidden)
     monkeypatch.setattr(idg.generate.labeling, "ZeroShotDetector", forbidden)
     for overrides, key in (([f"labeler.model={tiny_model}", "labeler.build_tiny=false"], "labeler.model"),
-                           ([f"verify=owlv2", f"verify.model={tmp_path}/nope"], "verify.model")):
+                           (["verify=owlv2", f"verify.model={tmp_path}/nope"], "verify.model")):
         generator = ["generator=autolabel"] if key == "labeler.model" else []
         cfg = make_config(["experiment=smoke", "stages=[generate]", "logger=none", *generator, *overrides])
         with pytest.raises(IdgError, match=key):

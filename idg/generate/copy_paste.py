@@ -223,18 +223,13 @@ def generate_copy_paste_set(cfg: IdgConfig, real: PreparedReal, fraction: float,
     return run_generation(cfg, out.root, pipes_factory=pipes_factory, painter_factory=copy_paste_painter(cfg, sources))
 
 
-def generate_copy_paste_sets(cfg: IdgConfig, real: PreparedReal, run_dir: str | Path) -> list:
-    """One copy-paste set per (fraction, seed) of the study. The diffusion model loads at most once, and
-    only when a background is missing from the cache (all sets share the same backgrounds)."""
-    from idg.models.diffusion import load_pipelines
+def generate_copy_paste_sets(cfg: IdgConfig, real: PreparedReal, run_dir: str | Path,
+                             pipes_factory: Optional[Callable] = None) -> list:
+    """One copy-paste set per (fraction, seed) of the study. The diffusion model loads at most once (or comes
+    from ``pipes_factory``), and only when a background is missing from the cache (all sets share the same
+    backgrounds)."""
+    from idg.generate.engine import shared_pipelines
 
-    loaded: list = []
-
-    def pipes_factory():
-        if not loaded:
-            loaded.append(load_pipelines(cfg.model, offline=cfg.offline,
-                                         batch_invariant=str(cfg.generate.batch_invariant).lower(), progress=False))
-        return loaded[0]
-
+    pipes_factory = pipes_factory or shared_pipelines(cfg)
     return [generate_copy_paste_set(cfg, real, fraction, seed, run_dir, pipes_factory)
             for seed in cfg.study.seeds for fraction in cfg.study.fractions]

@@ -280,6 +280,13 @@ def default_pipelines(cfg: IdgConfig) -> Callable[[], object]:
     return load
 
 
+def shared_pipelines(cfg: IdgConfig) -> Callable[[], object]:
+    """A pipelines factory that loads at most once, for several sets of one run (copy-paste sets, the
+    generators of a study comparing them)."""
+    lazy = Lazy(default_pipelines(cfg))
+    return lazy.get
+
+
 def model_identity(cfg: IdgConfig) -> Lazy:
     """Identity of the model without loading it (the cache is consulted before any weights load)."""
 

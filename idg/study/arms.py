@@ -7,15 +7,20 @@ Arms (each a separate Ultralytics training from ``detector.model``, same archite
 - ``real_only``: ``detector.finetune_epochs`` on the real subset alone (the baseline)
 - ``mixed``: ``detector.finetune_epochs`` on synthetic + real subset together
 
-The diffusion generator makes one synthetic set for the whole study, so ``syn_only`` is trained once per
-seed and reported at real fraction 0 (it sees no real image). The copy-paste generator cuts its objects
-from the real subset of each (fraction, seed), so there is one synthetic set, and one ``syn_only``, per
-(fraction, seed), reported at that fraction.
+The diffusion and autolabel generators make one synthetic set for the whole study, so ``syn_only`` is
+trained once per seed and reported at real fraction 0 (it sees no real image). The copy-paste generator
+cuts its objects from the real subset of each (fraction, seed), so there is one synthetic set, and one
+``syn_only``, per (fraction, seed), reported at that fraction.
 
-Trainings live in ``<run dir>/detect/<arm>/f<fraction>_s<seed>/`` and are skipped when done with the same
-data and settings (a key in ``done.json``), so an interrupted study resumes at the next unfinished arm.
-Results: ``results.csv``, ``results.json`` (rows and per arm x fraction summaries with 95% confidence
-intervals and seed-paired differences vs ``real_only``), ``results.md`` and ``results.png``.
+A study comparing generators (``study.generators``) trains the synthetic arms once per generator, each on
+its own set under ``generators/<generator>/`` (laid out like a single-generator run dir), and ``real_only``
+once for all of them: every row carries its ``generator`` (None for ``real_only``, which uses none).
+
+Trainings live in ``<run dir>/detect/<arm>/f<fraction>_s<seed>/`` (a compared generator's synthetic arms in
+``generators/<generator>/detect/...``) and are skipped when done with the same data and settings (a key in
+``done.json``), so an interrupted study resumes at the next unfinished arm. Results: ``results.csv``,
+``results.json`` (rows and per generator x arm x fraction summaries with 95% confidence intervals and
+seed-paired differences vs ``real_only``), ``results.md`` and ``results.png``.
 """
 
 from __future__ import annotations
@@ -41,11 +46,12 @@ log = logging.getLogger(__name__)
 @dataclass
 class Trained:
     arm: str
-    fraction: float  # 0.0 when the training saw no real image (syn_only of the diffusion generator)
+    fraction: float  # 0.0 when the training saw no real image (syn_only of a set made once per study)
     seed: int
     weights: Path
     save_dir: Path
     key: Optional[str] = None  # what the weights depend on (see training_key)
+    generator: Optional[str] = None  # the generator of its synthetic data (None: real_only)
 
 
 def per_fraction_synthetic(cfg: IdgConfig) -> bool:
@@ -53,8 +59,16 @@ def per_fraction_synthetic(cfg: IdgConfig) -> bool:
     return cfg.generate.generator == "copy_paste"
 
 
+def generator_run(cfg: IdgConfig, run_dir: Path, generator: str) -> RunLayout:
+    """Where ``generator``'s sets and synthetic-arm trainings live: the run dir itself, or its
+    ``generators/<generator>/`` in a study comparing generators."""
+    run = RunLayout(Path(run_dir))
+    return run.generator(generator) if cfg.compares_generators else run
+
+
 def synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
-    """The synthetic data.yaml that the synthetic arms of ``(fraction, seed)`` train on."""
+    """The synthetic data.yaml that the synthetic arms of ``(fraction, seed)`` train on (``run_dir``: the
+    generator's own part of the run, see :func:`generator_run`)."""
     run = RunLayout(Path(run_dir))
     if per_fraction_synthetic(cfg):
         return run.copy_paste_set(fraction, seed).dataset().data_yaml
@@ -72,13 +86,27 @@ def existing_synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed
 def check_synthetic_sets(cfg: IdgConfig, run_dir: Path) -> None:
     """The synthetic sets the study's arms train on exist (a start-up check when generate is not a stage)."""
     if any(a != "real_only" for a in cfg.study.arms):
-        for seed in cfg.study.seeds:
-            for fraction in cfg.study.fractions:
-                existing_synthetic_yaml(cfg, run_dir, fraction, seed)
+        for g in cfg.generators:
+            root = generator_run(cfg, run_dir, g).root
+            for seed in cfg.study.seeds:
+                for fraction in cfg.study.fractions:
+                    existing_synthetic_yaml(cfg.for_generator(g), root, fraction, seed)
 
 
 def syn_only_fraction(cfg: IdgConfig, fraction: float) -> float:
     return fraction if per_fraction_synthetic(cfg) else 0.0
+
+
+def reuse_candidates(cfg: IdgConfig, arm: str, fraction: float, seed: int, generator: Optional[str]) -> List[Path]:
+    """Where a training of ``study.reuse``'s run dirs may be (its key decides whether it is the same one): the
+    run dir's own ``detect/``, and for a synthetic arm also that generator's part of a comparing study."""
+    out = []
+    for d in cfg.study.reuse:
+        run = RunLayout(Path(d).expanduser())
+        out.append(run.training(arm, fraction, seed))
+        if generator is not None:
+            out.append(run.generator(generator).training(arm, fraction, seed))
+    return out
 
 
 # ------------------------------------------------------------------------------------ training
@@ -90,7 +118,7 @@ def train_arms(
     real: Optional[PreparedReal],
     on_epoch: Optional[EpochCallback] = None,
 ) -> List[Trained]:
-    """Train every arm x fraction x seed of ``cfg.study`` that is not already done."""
+    """Train every arm x fraction x seed (x generator) of ``cfg.study`` that is not already done."""
     det, study = cfg.detector, cfg.study
     run = RunLayout(Path(run_dir))
     arms = list(study.arms)
@@ -98,58 +126,64 @@ def train_arms(
         raise DataError("the study needs real data: pass real.data=<data.yaml>")
     base_key = model_key(det.model)
 
-    def fit(arm: str, init: str, init_key: str, data: Path, fraction: float, seed: int, epochs: int) -> Trained:
-        save_dir = run.training(arm, fraction, seed)
+    def fit(arm: str, generator: Optional[str], init: str, init_key: str, data: Path, fraction: float, seed: int,
+            epochs: int) -> Trained:
+        where = generator_run(cfg, run_dir, generator) if generator is not None else run
+        save_dir = where.training(arm, fraction, seed)
         key = training_key(init_key, data, epochs, seed, det)
-        r = detect.train(init, data, save_dir.parent, save_dir.name, epochs, det, seed, tag=f"{arm}/{save_dir.name}",
-                  on_epoch=on_epoch, key=key, overwrite=cfg.overwrite,
-                  reuse=[RunLayout(Path(d).expanduser()).training(arm, fraction, seed) for d in study.reuse])
-        return Trained(arm, fraction, seed, r.weights, r.save_dir, key)
-
-    def synthetic(fraction: float, seed: int) -> Path:
-        return existing_synthetic_yaml(cfg, run_dir, fraction, seed)
+        tag = f"{arm}/{save_dir.name}" if generator is None or not cfg.compares_generators else f"{generator}/{arm}/{save_dir.name}"
+        r = detect.train(init, data, save_dir.parent, save_dir.name, epochs, det, seed, tag=tag, on_epoch=on_epoch,
+                         key=key, overwrite=cfg.overwrite, reuse=reuse_candidates(cfg, arm, fraction, seed, generator))
+        return Trained(arm, fraction, seed, r.weights, r.save_dir, key, generator)
 
     check_synthetic_sets(cfg, run_dir)  # every synthetic set exists before the first training starts
 
     out: List[Trained] = []
     for seed in study.seeds:
-        syn: Dict[float, Trained] = {}
+        syn: Dict[tuple, Trained] = {}
         for fraction in study.fractions:
-            sf = syn_only_fraction(cfg, fraction)
-            if ("syn_only" in arms or "syn_then_real" in arms) and sf not in syn:
-                syn[sf] = fit("syn_only", det.model, base_key, synthetic(fraction, seed), sf, seed, det.epochs)
-                if "syn_only" in arms:
-                    out.append(syn[sf])
-            if "syn_then_real" in arms:
-                s = syn[sf]
-                out.append(fit("syn_then_real", str(s.weights), s.key, real.data_yaml(fraction, seed), fraction, seed,
-                               det.finetune_epochs))
             if "real_only" in arms:
-                out.append(fit("real_only", det.model, base_key, real.data_yaml(fraction, seed), fraction, seed,
+                out.append(fit("real_only", None, det.model, base_key, real.data_yaml(fraction, seed), fraction, seed,
                                det.finetune_epochs))
-            if "mixed" in arms:
-                syn_train = synthetic(fraction, seed).parent / "images" / "train"
-                data = real.data_yaml(fraction, seed, extra_train=[syn_train], tag="mixed")
-                out.append(fit("mixed", det.model, base_key, data, fraction, seed, det.finetune_epochs))
+            for g in cfg.generators:
+                gcfg, root = cfg.for_generator(g), generator_run(cfg, run_dir, g).root
+                sf = syn_only_fraction(gcfg, fraction)
+                synthetic = existing_synthetic_yaml(gcfg, root, fraction, seed)
+                if ("syn_only" in arms or "syn_then_real" in arms) and (g, sf) not in syn:
+                    syn[(g, sf)] = fit("syn_only", g, det.model, base_key, synthetic, sf, seed, det.epochs)
+                    if "syn_only" in arms:
+                        out.append(syn[(g, sf)])
+                if "syn_then_real" in arms:
+                    s = syn[(g, sf)]
+                    out.append(fit("syn_then_real", g, str(s.weights), s.key, real.data_yaml(fraction, seed), fraction,
+                                   seed, det.finetune_epochs))
+                if "mixed" in arms:
+                    syn_train = synthetic.parent / "images" / "train"
+                    data = real.data_yaml(fraction, seed, extra_train=[syn_train], tag="mixed" if not cfg.compares_generators
+                                          else f"mixed_{g}")
+                    out.append(fit("mixed", g, det.model, base_key, data, fraction, seed, det.finetune_epochs))
     return out
 
 
 def find_trained(cfg: IdgConfig, run_dir: Path) -> List[Trained]:
     """The trainings of ``cfg.study`` already on disk (for ``stages=[evaluate]``)."""
     found, missing = [], []
+    wanted = []
     for seed in cfg.study.seeds:
         for arm in cfg.study.arms:
-            fractions = cfg.study.fractions
-            if arm == "syn_only":
-                fractions = sorted({syn_only_fraction(cfg, f) for f in fractions})
-            for fraction in fractions:
-                save_dir = RunLayout(Path(run_dir)).training(arm, fraction, seed)
-                done = save_dir / "done.json"
-                if done.is_file():
-                    info = json.loads(done.read_text())
-                    found.append(Trained(arm, fraction, seed, Path(info["weights"]), save_dir, info.get("key")))
-                else:
-                    missing.append(str(save_dir))
+            for g in ([None] if arm == "real_only" else cfg.generators):
+                fractions = cfg.study.fractions
+                if arm == "syn_only":
+                    fractions = sorted({syn_only_fraction(cfg.for_generator(g), f) for f in fractions})
+                where = RunLayout(Path(run_dir)) if g is None else generator_run(cfg, run_dir, g)
+                wanted += [(arm, f, seed, g, where.training(arm, f, seed)) for f in fractions]
+    for arm, fraction, seed, g, save_dir in wanted:
+        done = save_dir / "done.json"
+        if done.is_file():
+            info = json.loads(done.read_text())
+            found.append(Trained(arm, fraction, seed, Path(info["weights"]), save_dir, info.get("key"), g))
+        else:
+            missing.append(str(save_dir))
     if missing:
         raise DataError(f"evaluate: {len(missing)} training(s) not found, e.g. {missing[0]}; run the train stage first")
     return found
@@ -163,8 +197,10 @@ def evaluate_arms(cfg: IdgConfig, trained: Sequence[Trained], real: PreparedReal
         key = content_hash({"weights": t.key or str(t.weights), "val": val_key, "imgsz": cfg.detector.imgsz})
         m = detect.evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector, key=key, overwrite=cfg.overwrite,
                      reuse=cfg.resume)
-        rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, **m, "weights": str(t.weights)})
-        log.info("%-14s f=%-5g s=%d  mAP50=%.4f  mAP50-95=%.4f", t.arm, t.fraction, t.seed, m["map50"], m["map50_95"])
+        rows.append({"arm": t.arm, "generator": t.generator, "fraction": t.fraction, "seed": t.seed, **m,
+                     "weights": str(t.weights)})
+        log.info("%-14s %-10s f=%-5g s=%d  mAP50=%.4f  mAP50-95=%.4f", t.arm, t.generator or "-", t.fraction, t.seed,
+                 m["map50"], m["map50_95"])
     return rows
 
 

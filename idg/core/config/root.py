@@ -8,6 +8,7 @@ checks (``min <= max``, a box that fits the image) live in ``__post_init__`` and
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +57,11 @@ class IdgConfig:
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown or not self.stages:
             raise ConfigError(f"stages={list(self.stages)}: choose from {', '.join(STAGES)}")
+        if self.generate.num_shards > 1 and self.compares_generators:
+            raise ConfigError(
+                f"generate.num_shards={self.generate.num_shards} with study.generators={list(self.study.generators)}: "
+                "shard one generator at a time (generator=<name>, stages=[generate]), or drop study.generators"
+            )
         if self.generate.num_shards > 1 and any(s != "generate" for s in self.stages):
             raise ConfigError(
                 f"generate.num_shards={self.generate.num_shards}: a shard is part of a dataset, so run it with "
@@ -100,6 +106,10 @@ class IdgConfig:
     def generators(self) -> List[str]:
         """The generators of this study: ``study.generators``, or ``generate.generator`` alone."""
         return list(self.study.generators) or [self.generate.generator]
+
+    def for_generator(self, name: str) -> "IdgConfig":
+        """This config with ``generate.generator=name`` (one generator's part of a study comparing them)."""
+        return dataclasses.replace(self, generate=dataclasses.replace(self.generate, generator=name))
 
     @property
     def compares_generators(self) -> bool:
