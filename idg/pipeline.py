@@ -6,6 +6,9 @@ stage table (:mod:`idg.core.stages`). Every input check (config ranges, sampler 
 model paths, run dir) runs in :func:`check_inputs` before any model loads, so a typo costs a second, not a
 GPU hour. Stages emit events (:mod:`idg.core.events`); W&B listens (:mod:`idg.report.wandb_log`).
 
+A study comparing generators (``study.generators``) runs each generation stage once per generator into
+``generators/<name>/`` and trains and evaluates them together, with one real_only baseline.
+
 Heavy modules (torch, diffusers, Ultralytics) are imported inside the stages, after the checks.
 """
 

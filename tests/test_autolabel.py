@@ -20,6 +20,7 @@ from idg.core.box import box_iou
 from idg.core.config import LabelerConfig
 from idg.core.errors import ConfigError
 from idg.core.seeds import rng_for
+from idg.data.records import ImageRecord
 from idg.generate.autolabel import image_prompt, join_phrases, named_classes
 from idg.models.labelers import Candidates, Detection, pixel_box, select
 from test_quality import FakePipes
@@ -227,6 +228,7 @@ def test_every_box_is_a_selected_labeller_box_with_its_score_and_the_labels_matc
             for b in rec["objects"]:
                 if a is not b and a["class"] == b["class"]:
                     assert box_iou(a["box"], b["box"]) <= 0.3
+        assert ImageRecord.from_dict(rec).to_dict() == rec  # a typed record of the manifest schema
     coco = COCO(str(root / "annotations.json"))
     assert len(coco.getAnnIds()) == len(objects) and len(coco.getImgIds()) == 8
     assert result.stats.labels_computed == 8 and result.stats.images_empty == sum(not r["objects"] for r in records)

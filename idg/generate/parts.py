@@ -13,6 +13,10 @@ The engine (:mod:`idg.generate.engine`) only orders them, batch by batch::
 - a :class:`Judge` looks at each painted object (before/after pixels) and says accept, retry or reject, with
   the box to label (``ObjectJudge``: quality checks + the verifier).
 
+The autolabel generator turns the order around: its source (``AutolabelImages``) draws whole images whose
+prompts name the objects and hands them over with the boxes an open-vocabulary labeller found, so its engine
+(``AutolabelEngine``) has no sampler, painter or judge.
+
 Every part depends only on seeds and the pixels of its own image, never on batch composition, so outputs are
 the same whatever the batch size, shard or resume point.
 """

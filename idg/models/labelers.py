@@ -184,7 +184,7 @@ class ZeroShotDetector:
         kwargs = {"revision": revision, "local_files_only": local_files_only(model, False, offline)}
         try:
             self.processor = AutoProcessor.from_pretrained(src, **kwargs)
-            self.model = AutoModelForZeroShotObjectDetection.from_pretrained(src, use_safetensors=True, **kwargs)
+            self.model = self._load_weights(AutoModelForZeroShotObjectDetection, src, model, kwargs)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{where}={model} could not be loaded as a {kind} detector ({exc.__class__.__name__}: "
                                  f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
@@ -196,6 +196,18 @@ class ZeroShotDetector:
         self._torch = torch
         log.info("loaded labeller %s (%s, %s, %s)", model, type(self.model).__name__, self.device,
                  str(self.dtype).replace("torch.", ""))
+
+    @staticmethod
+    def _load_weights(cls, src: str, model: str, kwargs: dict):
+        """Safetensors weights (they cannot run code when loaded); pickled ``.bin`` ones only when the model
+        has no others, with a warning."""
+        try:
+            return cls.from_pretrained(src, use_safetensors=True, **kwargs)
+        except (OSError, ValueError) as exc:
+            if "safetensors" not in str(exc).lower():
+                raise
+        log.warning("%s has no safetensors weights; loading its pickled .bin weights: load only models you trust", model)
+        return cls.from_pretrained(src, use_safetensors=False, **kwargs)
 
     def candidates(self, images: Sequence[np.ndarray], queries: Sequence[Sequence[str]]) -> List[Candidates]:
         """Raw boxes of each uint8 RGB image for classes ``queries`` (per class, its text queries)."""

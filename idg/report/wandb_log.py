@@ -141,7 +141,8 @@ class WandbLogger:
         """Everything W&B shows about a generated set: samples with box overlays, before/after pairs, the
         objects table and, once the export is ``complete``, the dataset artifact."""
         self.log_samples(root, records, names)
-        self.log_before_after(root, records, names, cache_dir)
+        if not any(rec.get("autolabel") for rec in records):  # autolabel images have no separate background
+            self.log_before_after(root, records, names, cache_dir)
         self.log_objects(root, records)
         if complete:
             self.log_dataset(root, dataset_name)

@@ -142,25 +142,26 @@ def train_arms(
     for seed in study.seeds:
         syn: Dict[tuple, Trained] = {}
         for fraction in study.fractions:
-            if "real_only" in arms:
-                out.append(fit("real_only", None, det.model, base_key, real.data_yaml(fraction, seed), fraction, seed,
-                               det.finetune_epochs))
-            for g in cfg.generators:
-                gcfg, root = cfg.for_generator(g), generator_run(cfg, run_dir, g).root
-                sf = syn_only_fraction(gcfg, fraction)
-                synthetic = existing_synthetic_yaml(gcfg, root, fraction, seed)
+            synthetic = {g: existing_synthetic_yaml(cfg.for_generator(g), generator_run(cfg, run_dir, g).root, fraction,
+                                                    seed) for g in cfg.generators if set(arms) - {"real_only"}}
+            for g in cfg.generators:  # per fraction: syn_only, syn_then_real, real_only, mixed
+                sf = syn_only_fraction(cfg.for_generator(g), fraction)
                 if ("syn_only" in arms or "syn_then_real" in arms) and (g, sf) not in syn:
-                    syn[(g, sf)] = fit("syn_only", g, det.model, base_key, synthetic, sf, seed, det.epochs)
+                    syn[(g, sf)] = fit("syn_only", g, det.model, base_key, synthetic[g], sf, seed, det.epochs)
                     if "syn_only" in arms:
                         out.append(syn[(g, sf)])
                 if "syn_then_real" in arms:
                     s = syn[(g, sf)]
                     out.append(fit("syn_then_real", g, str(s.weights), s.key, real.data_yaml(fraction, seed), fraction,
                                    seed, det.finetune_epochs))
-                if "mixed" in arms:
-                    syn_train = synthetic.parent / "images" / "train"
-                    data = real.data_yaml(fraction, seed, extra_train=[syn_train], tag="mixed" if not cfg.compares_generators
-                                          else f"mixed_{g}")
+            if "real_only" in arms:  # one baseline for every generator
+                out.append(fit("real_only", None, det.model, base_key, real.data_yaml(fraction, seed), fraction, seed,
+                               det.finetune_epochs))
+            if "mixed" in arms:
+                for g in cfg.generators:
+                    syn_train = synthetic[g].parent / "images" / "train"
+                    data = real.data_yaml(fraction, seed, extra_train=[syn_train],
+                                          tag=f"mixed_{g}" if cfg.compares_generators else "mixed")
                     out.append(fit("mixed", g, det.model, base_key, data, fraction, seed, det.finetune_epochs))
     return out
 
