@@ -78,14 +78,14 @@ def prototype(cfg, pipes, n: int) -> float:
     t0 = time.perf_counter()
     with torch.inference_mode():
         for i in range(n):
-            image = pipes.text2img(prompt=cfg.background.prompts[plan[i]].prompt, negative_prompt=m.negative_prompt,
+            image = pipes.background.pipe(prompt=cfg.background.prompts[plan[i]].prompt, negative_prompt=m.negative_prompt,
                                    num_inference_steps=m.steps, guidance_scale=m.guidance, height=res, width=res,
                                    generator=torch.Generator("cpu").manual_seed(i)).images[0]
             for j, box in enumerate(plan_boxes(cfg, i)[0]):
                 mask = np.zeros((res, res), np.uint8)
                 mask[box.y : box.y + box.h, box.x : box.x + box.w] = 255
                 name = cfg.class_names[box.cls]
-                image = pipes.inpaint(prompt=cfg.classes[name].prompt, negative_prompt=m.negative_prompt, image=image,
+                image = pipes.objects.pipe(prompt=cfg.classes[name].prompt, negative_prompt=m.negative_prompt, image=image,
                                       mask_image=Image.fromarray(mask), strength=inp.strength,
                                       num_inference_steps=inp.steps, guidance_scale=inp.guidance, height=res, width=res,
                                       generator=torch.Generator("cpu").manual_seed(1000 * i + j)).images[0]

@@ -94,7 +94,7 @@ def run_study(cfg: IdgConfig, config: Dict[str, Any], run_dir: str | Path, group
 def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
     """All start-up checks; returns the validated real dataset when the study needs one."""
     from idg.models.detector import check_detector_model, configure_ultralytics
-    from idg.models.diffusion import check_model_available
+    from idg.models.checkpoints import check_models
 
     check_feasible(cfg)
     real = load_real(cfg.real, cfg.class_names) if needs_real(cfg) else None
@@ -102,9 +102,9 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Optional[RealDataset]:
         from idg.generate.copy_paste import check_sources
 
         check_sources(real)
-    if "generate" in cfg.stages:
-        check_model_available(cfg.model, cfg.offline)
     diffusion_generate = "generate" in cfg.stages and "diffusion" in cfg.generators
+    if "generate" in cfg.stages:
+        check_models(cfg.model, cfg.inpaint_model if diffusion_generate else None, cfg.offline, cfg.inpaint.steps)
     if "train" in cfg.stages or "evaluate" in cfg.stages or (diffusion_generate and cfg.verify.name == "detector"):
         configure_ultralytics(Path(cfg.generate.cache_dir) / "ultralytics", cfg.offline)
     if "train" in cfg.stages:

@@ -34,11 +34,13 @@ def no_model_loads(monkeypatch):
     import idg.generate.engine
     import idg.models.diffusion
     import idg.models.tiny
+    import idg.models.tiny_zoo
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a model was loaded, built or trained before the bad input was caught")
 
-    for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.generate.engine, "run_generation"),
+    for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.models.tiny_zoo, "ensure_tiny"),
+                         (idg.generate.engine, "run_generation"),
                          (idg.study.detect, "train"), (idg.study.detect, "evaluate"), (idg.generate.copy_paste, "generate_copy_paste_sets")):
         monkeypatch.setattr(module, name, forbidden)
 
@@ -96,7 +98,7 @@ COMPOSE_CASES = [
     # Hydra rejects these while composing; the entrypoint prints user_message(exc) (checked end to end below).
     ("non_string_prompt", ["classes.fire.prompt=[a,b]"], "classes.fire.prompt=[a,b]: Cannot convert 'list' to string"),
     ("null_prompt", ["classes.fire.prompt=null"], "classes.fire.prompt"),
-    ("unknown_model_option", ["model=sdxl"], "model=sdxl: no such option in config group 'model'; choose from sdxl_turbo, tiny"),
+    ("unknown_model_option", ["model=sdxl"], "model=sdxl: no such option in config group 'model'; choose from flux_schnell, sd15, sdxl_base, sdxl_turbo, tiny, tiny_flux, tiny_sd15"),
     ("misspelt_nested_key", ["sampler.jiter=0.5"], "(did you mean sampler.jitter?)"),
     ("wrong_type_in_list", ["classes.fire.count=[one,2]"], "classes.fire.count"),
 ]

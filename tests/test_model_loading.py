@@ -69,4 +69,4 @@ def test_nothing_loadable_raises_the_first_error():
 @pytest.mark.slow
 def test_tiny_model_is_saved_and_loaded_as_safetensors(tiny_model, tiny_pipes):
     assert list(tiny_model.rglob("*.safetensors")) and not list(tiny_model.rglob("*.bin"))
-    assert tiny_pipes.text2img is not None
+    assert tiny_pipes.background.pipe is not None

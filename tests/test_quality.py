@@ -139,15 +139,9 @@ class FakePipes:
         self.special = special or {}
         self.calls = []
 
-    def batch_embeddings(self, prompts, negative, guidance):
-        return {}
-
-    def generators(self, seeds):
-        return list(seeds)
-
-    def text2img(self, generator, height, width, **kwargs):
-        self.calls.append(list(generator))
-        return SimpleNamespace(images=np.stack([self.special.get(s, texture(s % 10_000, height)) for s in generator]))
+    def text_to_image(self, prompts, seeds, *, height, width, **kwargs):
+        self.calls.append(list(seeds))
+        return np.stack([self.special.get(s, texture(s % 10_000, height)) for s in seeds])
 
 
 def square_painter(cfg, blank_attempts=(0,)):

@@ -196,12 +196,14 @@ def test_bad_real_dataset_fails_before_any_model_loads(tmp_path, monkeypatch, ge
     import idg.generate.engine
     import idg.models.diffusion
     import idg.models.tiny
+    import idg.models.tiny_zoo
     from idg.pipeline import run_study
 
     def forbidden(*args, **kwargs):
         raise AssertionError("a model or a training started before the real data was checked")
 
-    for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.generate.engine, "run_generation"),
+    for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.models.tiny_zoo, "ensure_tiny"),
+                         (idg.generate.engine, "run_generation"),
                          (idg.study.detect, "train"), (idg.generate.copy_paste, "generate_copy_paste_sets")):
         monkeypatch.setattr(module, name, forbidden)
     data = make_real(tmp_path / "real")

@@ -49,6 +49,9 @@ class BackgroundRecord:
     phash: Optional[str]  # 64-bit perceptual hash, hex
     artifact: Optional[str]  # the artifact it still has after the last attempt (kept and flagged), else None
     rejected_attempts: List[RejectedAttempt] = field(default_factory=list)
+    scheduler: Optional[str] = None  # model.scheduler when set (else the checkpoint's own)
+    scheduler_args: Optional[Dict[str, Any]] = None
+    loras: Optional[List[Dict[str, Any]]] = None  # model.loras when set: [{path, scale}]
 
 
 @dataclass
@@ -87,6 +90,8 @@ class ObjectRecord:
     crop: Optional[str] = None  # rejected: its crop, relative to the export root
     labeler_score: Optional[float] = None  # autolabel: the labeller's score of the box for its class
     labeler_query: Optional[str] = None  # autolabel: the class query that gave it
+    model: Optional[str] = None  # inpaint_model.pretrained when objects come from a pipeline of their own
+    scheduler: Optional[str] = None  # the object model's scheduler when one is set
 
     def to_dict(self) -> Dict[str, Any]:
         out = _to_dict(self)
@@ -140,7 +145,8 @@ class ImageRecord:
 
 # left out of the JSON when unset
 OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of", "labeler_score", "labeler_query", "autolabel",
-            "strength", "steps", "guidance", "mask", "feather", "blend", "mode", "sampler"}
+            "strength", "steps", "guidance", "mask", "feather", "blend", "mode", "sampler", "scheduler",
+            "scheduler_args", "loras", "model"}
 
 
 def _to_dict(record: Any) -> Dict[str, Any]:

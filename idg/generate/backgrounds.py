@@ -70,19 +70,9 @@ class PromptBackgrounds:
     def text_to_image(self, prompts: Sequence[str], seeds: Sequence[int]) -> np.ndarray:
         """One batched text-to-image call: raw float images in [0, 1], one per (prompt, seed), at the run's
         resolution with the model's steps and guidance and the background negative prompt."""
-        import torch
-
-        m, res, pipes = self.cfg.model, self.cfg.generate.resolution, self.pipes.get()
-        with torch.inference_mode():
-            return pipes.text2img(
-                **pipes.batch_embeddings(list(prompts), self.negative(), m.guidance),
-                num_inference_steps=m.steps,
-                guidance_scale=m.guidance,
-                height=res,
-                width=res,
-                generator=pipes.generators(list(seeds)),
-                output_type="np",
-            ).images
+        m, res = self.cfg.model, self.cfg.generate.resolution
+        return self.pipes.get().text_to_image(list(prompts), list(seeds), negative_prompt=self.negative(),
+                                              steps=m.steps, guidance=m.guidance, height=res, width=res)
 
     def attempts(self, attempts: Dict[int, int]) -> Dict[int, Tuple[np.ndarray, Optional[np.ndarray]]]:
         """``index -> (uint8 image, raw float output or None when cached)`` for each ``index: attempt``; cached
@@ -177,6 +167,9 @@ class PromptBackgrounds:
             steps=m.steps,
             guidance=m.guidance,
             model=m.pretrained,
+            scheduler=m.scheduler,
+            scheduler_args=dict(m.scheduler_args) or None,
+            loras=[{"path": lo.path, "scale": lo.scale} for lo in m.loras] or None,
             attempts=attempt + 1,
             phash=phash_hex,
             artifact=artifact,

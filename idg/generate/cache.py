@@ -1,6 +1,7 @@
 """Content-addressed background cache, shared by every run that uses the same cache dir.
 
-A background is a pure function of (model, prompt, negative prompt, seed, size, steps, guidance); its key is
+A background is a pure function of (model: checkpoint, revision, dtype and any scheduler or LoRAs; prompt,
+negative prompt, seed, size, steps, guidance); its key is
 the SHA-256 of those, so a sweep over inpainting settings generates each background once. Entries are
 write-once PNGs written atomically, so concurrent jobs can share the cache: two writers of one key write the
 same bytes and the rename of either leaves a complete file.

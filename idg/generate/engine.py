@@ -174,6 +174,7 @@ class Engine:
 
     def object_record(self, index: int, j: int, box: Box, out: Optional[Outcome]) -> ObjectRecord:
         inp = self.cfg.inpaint
+        diffusion = self.cfg.generate.generator == "diffusion"
         check = out.verdict.check if out is not None else None
         status = out.status if out is not None else "accepted"
         final = list(check.box) if check is not None and check.box is not None else None
@@ -207,6 +208,8 @@ class Engine:
             source=out.painted.source if out is not None and out.painted is not None else None,
             reject_reason=out.verdict.reject_reason if status == "rejected" else None,
             crop=self.layout.relative(self.layout.rejected_crop(index, j)) if status == "rejected" else None,
+            model=self.cfg.inpaint_model.pretrained if diffusion else None,
+            scheduler=self.cfg.inpaint_model.scheduler if diffusion else None,
         )
 
     def record(self, index: int, background, boxes: List[Box], dropped: int, outcomes: Dict[Key, Outcome]) -> ImageRecord:
@@ -268,13 +271,14 @@ class Engine:
 
 
 def default_pipelines(cfg: IdgConfig) -> Callable[[], object]:
-    """Loads the diffusion pipelines of ``cfg.model`` (called at most once, when a background or an object
-    is left to draw)."""
+    """Loads the diffusion pipelines of ``cfg.model`` and ``cfg.inpaint_model`` (called at most once, when a
+    background or an object is left to draw; the object model loads on its first object)."""
 
     def load():
         from idg.models.diffusion import load_pipelines
 
-        return load_pipelines(cfg.model, offline=cfg.offline, batch_invariant=str(cfg.generate.batch_invariant).lower(),
+        return load_pipelines(cfg.model, cfg.inpaint_model, offline=cfg.offline,
+                              batch_invariant=str(cfg.generate.batch_invariant).lower(),
                               progress=cfg.generate.pipeline_progress)
 
     return load

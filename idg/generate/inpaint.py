@@ -1,7 +1,7 @@
 """Crop-and-inpaint: paint a class prompt into a box at the model's native resolution.
 
-For each object a square context window around its box is cut from the image, resized to the model's
-native resolution (so small boxes get the model's full resolution), inpainted there with a mask of the box,
+For each object a square context window around its box is cut from the image, resized to the inpainting
+model's native resolution (so small boxes get the model's full resolution), inpainted there with a mask of the box,
 resized back and pasted into the image inside the box only (see :mod:`idg.generate.blend`). Objects of many images
 go through one pipeline call per batch: all crops have the same size.
 """
@@ -87,32 +87,22 @@ class DiffusionPainter:
         self.cfg = cfg.inpaint
         self.pipes = pipes
         self.crop_size = cfg.generate.resolution if cfg.inpaint.mode == "full" else (
-            cfg.inpaint.crop_size or cfg.model.native_resolution)
-        self.negative_prompt = cfg.inpaint.negative_prompt or cfg.model.negative_prompt
+            cfg.inpaint.crop_size or cfg.inpaint_model.native_resolution)
+        self.negative_prompt = cfg.inpaint.negative_prompt or cfg.inpaint_model.negative_prompt
 
     def paint(self, images: Dict[int, np.ndarray], jobs: Sequence[PaintJob]) -> Dict[Key, Painted]:
         """Inpaint ``jobs`` (at most one per image) in one pipeline call and paste each into ``images`` in
         place; each job's window is recorded."""
-        import torch
-
         if not jobs:
             return {}
         assert len({j.key[0] for j in jobs}) == len(jobs), "one object per image per call"
-        cfg, crop_size, pipes = self.cfg, self.crop_size, self.pipes.get()
+        cfg, crop_size = self.cfg, self.crop_size
         prepared = [prepare_crop(images[j.key[0]], j.box, cfg, crop_size) for j in jobs]
-        with torch.inference_mode():
-            out = pipes.inpaint(
-                **pipes.batch_embeddings([j.prompt for j in jobs], self.negative_prompt, cfg.guidance),
-                image=[p[1] for p in prepared],
-                mask_image=[p[2] for p in prepared],
-                strength=cfg.strength,
-                num_inference_steps=cfg.steps,
-                guidance_scale=cfg.guidance,
-                height=crop_size,
-                width=crop_size,
-                generator=pipes.generators([j.seed for j in jobs]),
-                output_type="np",
-            ).images
+        out = self.pipes.get().inpaint(
+            [j.prompt for j in jobs], [j.seed for j in jobs], images=[p[1] for p in prepared],
+            masks=[p[2] for p in prepared], negative_prompt=self.negative_prompt, strength=cfg.strength,
+            steps=cfg.steps, guidance=cfg.guidance, size=crop_size,
+        )
         painted = {}
         for job, (win, _, _), result in zip(jobs, prepared, to_uint8(out)):
             images[job.key[0]] = put_back(images[job.key[0]], result, win, job.box, cfg)

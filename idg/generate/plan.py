@@ -39,8 +39,8 @@ def fingerprint_config(cfg: IdgConfig) -> dict:
         # The shortcut set is held out of the export, and the verifier's device changes no decision.
         "quality": {k: v for k, v in asdict(cfg.quality).items() if not k.startswith("shortcut_")},
         "verify": {k: v for k, v in asdict(cfg.verify).items() if k not in ("device", "build_tiny")},
-        "model": {k: getattr(model, k) for k in ("pretrained", "revision", "dtype", "steps", "guidance",
-                                                  "native_resolution", "negative_prompt")},
+        "model": {**{k: getattr(model, k) for k in _MODEL_KEYS}, **_model_extras("model", model)},
+        **({"inpaint_model": im} if (im := _inpaint_model_entry(cfg)) else {}),
     }
     if gen.generator == "autolabel":  # no boxes are sampled, painted or verified: the labeller makes them
         for key in ("sampler", "inpaint", "verify"):
@@ -50,6 +50,41 @@ def fingerprint_config(cfg: IdgConfig) -> dict:
     if gen.generator == "autolabel" or cfg.verify.name in LABELER_VERIFIERS:
         out["queries"] = cfg.queries()
     return out
+
+
+_MODEL_KEYS = ("pretrained", "revision", "dtype", "steps", "guidance", "native_resolution", "negative_prompt")
+
+
+def _model_extras(node: str, m) -> dict:
+    """Keys that came later (scheduler, LoRAs by content hash, compile, T5 length), present only when set: the
+    fingerprint of a run without them stays what it was."""
+    from idg.models.adapters import lora_identity
+
+    out: dict = {}
+    if m.scheduler:
+        out["scheduler"] = m.scheduler
+    if m.scheduler_args:
+        out["scheduler_args"] = dict(m.scheduler_args)
+    if m.loras:
+        out["loras"] = lora_identity(node, m.loras)
+    if m.compile:
+        out["compile"] = True
+    if m.max_sequence_length:
+        out["max_sequence_length"] = m.max_sequence_length
+    return out
+
+
+def _inpaint_model_entry(cfg: IdgConfig) -> dict:
+    """The object model, when objects are painted by diffusion and it differs from reusing the background
+    model as it is (empty otherwise, so default runs keep their fingerprint)."""
+    im, model = cfg.inpaint_model, cfg.model
+    if cfg.generate.generator != "diffusion":
+        return {}
+    if im.reuses_model:
+        keys = ("native_resolution", "negative_prompt", "scheduler", "scheduler_args")
+        return {k: getattr(im, k) for k in keys if getattr(im, k) != getattr(model, k)}
+    return {**{k: getattr(im, k) for k in _MODEL_KEYS if k not in ("steps", "guidance")},
+            **_model_extras("inpaint_model", im)}
 
 
 def fingerprint(cfg: IdgConfig) -> str:

@@ -1,5 +1,5 @@
-"""Schemas of the generation engine: the ``sampler``, ``inpaint``, ``model`` groups and the ``generate`` and
-``copy_paste`` nodes."""
+"""Schemas of the generation engine: the ``sampler`` and ``inpaint`` groups and the ``generate`` and
+``copy_paste`` nodes (the model nodes are in :mod:`idg.core.config.models`)."""
 
 from __future__ import annotations
 
@@ -40,8 +40,8 @@ class InpaintConfig:
     """The ``inpaint`` group: how each class prompt is painted into its box."""
 
     strength: float = help_field("denoising strength in (0, 1]; 1 ignores the background under the mask", 0.75)
-    steps: int = help_field("inference steps (diffusers runs int(steps * strength) of them)", 4)
-    guidance: float = help_field("classifier-free guidance scale; 0 for SDXL-Turbo", 0.0)
+    steps: Optional[int] = help_field("inference steps (diffusers runs int(steps * strength) of them); null: inpaint_model.steps", None)
+    guidance: Optional[float] = help_field("guidance scale; null: inpaint_model.guidance", None)
     seed: Optional[int] = help_field("seed for the object draws; null uses generate.seed (so a sweep can vary objects alone)", None)
     mask: str = help_field("mask shape: rect | ellipse", "rect")
     feather: int = help_field("width in pixels of the soft edge where the inpainted crop fades into the image "
@@ -51,18 +51,14 @@ class InpaintConfig:
     context: float = help_field("crop mode: context window side = context x the box's longer side", 2.0)
     crop_size: Optional[int] = help_field("crop mode: side of the crop fed to the model; null uses model.native_resolution", None)
     prompt_template: str = help_field("how a class prompt becomes the inpainting prompt; {prompt} is replaced", "{prompt}")
-    negative_prompt: Optional[str] = help_field("negative prompt for objects; null uses model.negative_prompt", None)
+    negative_prompt: Optional[str] = help_field("negative prompt for objects; null uses inpaint_model.negative_prompt", None)
 
     def __post_init__(self) -> None:
         if not 0.0 < self.strength <= 1.0:
             raise ConfigError(f"inpaint.strength={self.strength} must be in (0, 1]")
-        if self.steps < 1:
+        if self.steps is not None and self.steps < 1:
             raise ConfigError(f"inpaint.steps={self.steps} must be >= 1")
-        if int(self.steps * self.strength) < 1:
-            raise ConfigError(
-                f"inpaint.steps={self.steps} x inpaint.strength={self.strength} runs no denoising step; raise either"
-            )
-        if self.guidance < 0:
+        if self.guidance is not None and self.guidance < 0:
             raise ConfigError(f"inpaint.guidance={self.guidance} must be >= 0")
         if self.mask not in ("rect", "ellipse"):
             raise ConfigError(f"inpaint.mask={self.mask!r} must be rect or ellipse")
@@ -78,40 +74,6 @@ class InpaintConfig:
             raise ConfigError(f"inpaint.crop_size={self.crop_size} must be >= 8")
         if "{prompt}" not in self.prompt_template:
             raise ConfigError(f"inpaint.prompt_template={self.prompt_template!r} must contain '{{prompt}}'")
-
-
-@dataclass
-class ModelConfig:
-    """The ``model`` group: a diffusers SDXL-family pipeline by hub id or local directory."""
-
-    name: str = help_field("preset name", "sdxl_turbo")
-    pretrained: str = help_field("hub id (e.g. stabilityai/sdxl-turbo) or a local diffusers directory", "stabilityai/sdxl-turbo")
-    revision: Optional[str] = help_field("hub revision", None)
-    variant: Optional[str] = help_field("weights variant loaded when the dtype is float16 (e.g. fp16); null for none", "fp16")
-    dtype: str = help_field("auto (fp16 on CUDA, fp32 on CPU) | float32 | float16 | bfloat16", "auto")
-    device: str = help_field("auto | cpu | cuda | cuda:N", "auto")
-    steps: int = help_field("background inference steps", 2)
-    guidance: float = help_field("background guidance scale (0 for Turbo)", 0.0)
-    resolution: int = help_field("default image side in pixels (generate.resolution)", 768)
-    native_resolution: int = help_field("side the model was trained at; crops are inpainted at this size", 512)
-    size_multiple: int = help_field("image sides must be a multiple of this (VAE factor x UNet downsampling)", 8)
-    negative_prompt: str = help_field("default negative prompt", "render, anime, cartoon, illustration, drawing")
-    cpu_offload: bool = help_field("enable_model_cpu_offload() on CUDA to save GPU memory", False)
-    build_tiny: bool = help_field("build a tiny random SDXL at `pretrained` if it is missing (offline tests)", False)
-    local_files_only: bool = help_field("never contact the hub (also set by offline=true or HF_HUB_OFFLINE=1)", False)
-
-    def __post_init__(self) -> None:
-        if self.dtype not in ("auto", "float32", "float16", "bfloat16"):
-            raise ConfigError(f"model.dtype={self.dtype!r} must be auto, float32, float16 or bfloat16")
-        if self.steps < 1:
-            raise ConfigError(f"model.steps={self.steps} must be >= 1")
-        if self.guidance < 0:
-            raise ConfigError(f"model.guidance={self.guidance} must be >= 0")
-        for key in ("resolution", "native_resolution", "size_multiple"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"model.{key}={getattr(self, key)} must be >= 1")
-        if not self.pretrained.strip():
-            raise ConfigError("model.pretrained is empty: give a hub id or a local diffusers directory")
 
 
 @dataclass

@@ -8,6 +8,7 @@ checks (``min <= max``, a box that fits the image) live in ``__post_init__`` and
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from idg.core.config.fields import check_prompt, check_range, help_field, whole_pixels
-from idg.core.config.generation import CopyPasteConfig, GenerateConfig, InpaintConfig, ModelConfig, SamplerConfig
+from idg.core.config.generation import CopyPasteConfig, GenerateConfig, InpaintConfig, SamplerConfig
+from idg.core.config.models import InpaintModelConfig, ModelConfig, resolve_inpaint_model
 from idg.core.config.judging import LABELER_VERIFIERS, QualityConfig, VerifyConfig
 from idg.core.config.labeling import AutolabelConfig, LabelerConfig
 from idg.core.config.scene import BackgroundConfig, ClassConfig, DatasetConfig
@@ -37,6 +39,7 @@ class IdgConfig:
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     inpaint: InpaintConfig = field(default_factory=InpaintConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    inpaint_model: InpaintModelConfig = field(default_factory=InpaintModelConfig)
     generate: GenerateConfig = field(default_factory=GenerateConfig)
     copy_paste: CopyPasteConfig = field(default_factory=CopyPasteConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
@@ -72,12 +75,7 @@ class IdgConfig:
                 f"generate.resolution={self.generate.resolution} is not a multiple of model.size_multiple="
                 f"{self.model.size_multiple} ({self.model.name})"
             )
-        crop = self.inpaint.crop_size or self.model.native_resolution
-        if crop % self.model.size_multiple:
-            raise ConfigError(
-                f"inpaint crop size {crop} (inpaint.crop_size or model.native_resolution) is not a multiple of "
-                f"model.size_multiple={self.model.size_multiple}"
-            )
+        self.resolve_inpainting()
         self.validate_classes()
         self.validate_backgrounds()
         if self.uses_labeler:
@@ -94,6 +92,32 @@ class IdgConfig:
                 "real.data=<path/to/data.yaml> (or real=fire8_mini), or stages=[generate]"
             )
 
+    def resolve_inpainting(self) -> None:
+        """``inpaint_model`` keys left null take the model's; ``inpaint.steps``/``guidance`` left null take
+        ``inpaint_model``'s (so a sweep over ``inpaint.steps`` still works, and the manifest records the values used)."""
+        im, inp = self.inpaint_model, self.inpaint
+        resolve_inpaint_model(self.model, im)
+        if inp.steps is None:
+            inp.steps = im.steps
+        if inp.guidance is None:
+            inp.guidance = im.guidance
+        if int(inp.steps * inp.strength) < 1:
+            raise ConfigError(
+                f"inpaint.steps={inp.steps} (or inpaint_model.steps) x inpaint.strength={inp.strength} runs no "
+                "denoising step; raise either"
+            )
+        crop = inp.crop_size or im.native_resolution
+        if inp.mode == "crop" and crop % im.size_multiple:
+            raise ConfigError(
+                f"inpaint crop size {crop} (inpaint.crop_size or inpaint_model.native_resolution) is not a multiple of "
+                f"inpaint_model.size_multiple={im.size_multiple} ({im.name})"
+            )
+        if inp.mode == "full" and self.generate.resolution % im.size_multiple:
+            raise ConfigError(
+                f"inpaint.mode=full inpaints the whole {self.generate.resolution} px frame, which is not a multiple "
+                f"of inpaint_model.size_multiple={im.size_multiple} ({im.name})"
+            )
+
     def validate_backgrounds(self) -> None:
         if not self.background.prompts:
             raise ConfigError("background.prompts is empty: give at least one background prompt")
@@ -108,8 +132,11 @@ class IdgConfig:
         return list(self.study.generators) or [self.generate.generator]
 
     def for_generator(self, name: str) -> "IdgConfig":
-        """This config with ``generate.generator=name`` (one generator's part of a study comparing them)."""
-        return dataclasses.replace(self, generate=dataclasses.replace(self.generate, generator=name))
+        """This config with ``generate.generator=name`` (one generator's part of a study comparing them). A
+        shallow copy: the whole config was validated for every generator of ``study.generators`` already."""
+        out = copy.copy(self)
+        out.generate = dataclasses.replace(self.generate, generator=name)
+        return out
 
     @property
     def compares_generators(self) -> bool:
@@ -227,6 +254,7 @@ def register_configs() -> None:
         ("verify", VerifyConfig),
         ("labeler", LabelerConfig),
         ("model", ModelConfig),
+        ("inpaint_model", InpaintModelConfig),
         ("detector", DetectorConfig),
         ("real", RealConfig),
         ("logger", LoggerConfig),
