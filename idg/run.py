@@ -36,7 +36,7 @@ def _hydra_context() -> tuple[str, Optional[str], Optional[dict]]:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from idg.core.overrides import sweep_info
+    from idg.core.overrides import group_name, sweep_info
 
     hc = HydraConfig.get()
     if hc.mode != RunMode.MULTIRUN:
@@ -45,7 +45,7 @@ def _hydra_context() -> tuple[str, Optional[str], Optional[dict]]:
         sweep = sweep_info(hc.sweep.dir, hc.job.num, list(hc.overrides.task))
     except Exception as exc:  # noqa: BLE001 - W&B bookkeeping must never stop a sweep job
         log.warning("could not read the sweep's overrides (%s); W&B config gets no sweep keys", exc)
-        return hc.runtime.output_dir, os.path.basename(os.path.normpath(hc.sweep.dir)), None
+        return hc.runtime.output_dir, group_name(hc.sweep.dir), None
     return hc.runtime.output_dir, sweep["name"], sweep
 
 
@@ -56,10 +56,12 @@ def exit_user_error(message: str) -> None:
 
 
 def run_app(cfg: DictConfig, run_dir: Optional[str] = None, group: Optional[str] = None,
-            sweep: Optional[dict] = None, overrides: Sequence[str] = ()) -> Optional[float]:
+            sweep: Optional[dict] = None, overrides: Sequence[str] = (), verbose: bool = False) -> Optional[float]:
     """Validate ``cfg`` (and refuse secrets in ``overrides``) and run the study; user errors exit 2 with one
-    clear paragraph (traceback with HYDRA_FULL_ERROR=1)."""
+    clear paragraph (traceback with HYDRA_FULL_ERROR=1). ``verbose`` (``-v``) turns Ultralytics' own
+    output on, as ``detector.verbose=true`` does."""
     from idg.core.errors import ConfigError, IdgError, full_error_requested, user_message
+    from idg.core.progress import FILE_ONLY
     from idg.core.secrets import secret_override
     from idg.pipeline import load_config, run_study
 
@@ -68,13 +70,17 @@ def run_app(cfg: DictConfig, run_dir: Optional[str] = None, group: Optional[str]
         if secret:
             raise ConfigError(secret)
         conf = load_config(cfg)
+        conf.detector.verbose = conf.detector.verbose or verbose
         run_dir = conf.run_dir or run_dir
         container = OmegaConf.to_container(cfg, resolve=True)
         metrics = run_study(conf, container, run_dir, group=group, sweep=sweep)
     except IdgError as exc:
-        if full_error_requested():
+        if full_error_requested() or os.getpid() not in _CLI_PID:
+            # A job a launcher runs in another process (submitit, Ray, joblib) raises: the launcher carries
+            # the error back to the CLI, which reports it once (an exit there would kill a Ray worker, which
+            # Ray retries, and lose the message).
             raise
-        log.error("%s", exc)
+        log.error("%s", exc, extra=FILE_ONLY)  # into the run's log file; the console gets the one paragraph below
         exit_user_error(user_message(exc))
     return metrics.get("main_metric")
 
@@ -83,12 +89,14 @@ def _report_errors(func: Callable[[], Any]) -> Any:
     """Replaces Hydra's ``run_and_report`` for the CLI: Hydra's own user errors (an unknown option, a
     misspelt key, a wrong type) become one ``idg: error:`` paragraph and exit 2, like idg's; with
     HYDRA_FULL_ERROR=1, or for any other exception, Hydra reports as usual."""
+    from idg.core.disk import disk_full_message
     from idg.core.errors import full_error_requested, user_message
 
     try:
         return func()
     except Exception as exc:  # noqa: BLE001 - sorted into user errors and bugs below
-        message = None if full_error_requested() else user_message(exc)
+        # (a full disk while Hydra writes .hydra/ is one too; idg's own writes raise DiskFullError)
+        message = None if full_error_requested() else (user_message(exc) or disk_full_message(exc))
         if message is None:
             return _hydra_run_and_report(lambda e=exc: _reraise(e))
         exit_user_error(message)
@@ -121,6 +129,7 @@ def _raise_terminated(signum, frame) -> None:
 
 
 _RUN_DIRS: list = []  # the run dir of the job in progress, for the interruption message
+_CLI_PID: list = []  # the process of the `idg` command: jobs that run elsewhere raise their user errors
 
 
 # An absolute config path: relative ones resolve against the calling module, which breaks `python -m idg`
@@ -129,25 +138,61 @@ _RUN_DIRS: list = []  # the run dir of the job in progress, for the interruption
 def hydra_main(cfg: DictConfig) -> Optional[float]:
     from hydra.core.hydra_config import HydraConfig
 
+    from idg.report.console import quiet_libraries, verbose_requested
+
+    verbose = verbose_requested()
+    if not verbose:
+        quiet_libraries()
     _scrub_hydra_outputs()
     run_dir, group, sweep = _hydra_context()
     _RUN_DIRS[:] = [cfg.get("run_dir") or run_dir]
-    return run_app(cfg, run_dir=run_dir, group=group, sweep=sweep, overrides=list(HydraConfig.get().overrides.task))
+    return run_app(cfg, run_dir=run_dir, group=group, sweep=sweep, overrides=list(HydraConfig.get().overrides.task),
+                   verbose=verbose)
+
+
+def describe_main(name: str, overrides: Sequence[str]) -> None:
+    """``idg describe <group> [overrides]`` (also ``--help group=<group>``): one group's options and fields,
+    with the values ``overrides`` compose to; bad input is one ``idg: error:`` paragraph, exit 2."""
+    from idg.core.config.describe import compose_for_describe, describe
+    from idg.core.errors import user_message
+
+    try:
+        text = describe(name, compose_for_describe(overrides))
+    except Exception as exc:  # noqa: BLE001 - user errors (a bad name or override) are one paragraph
+        message = user_message(exc)
+        if message is None:
+            raise
+        exit_user_error(message)
+    sys.stdout.write(text)
 
 
 def main() -> Optional[float]:
     """The ``idg`` command and ``python -m idg.run``."""
     import hydra._internal.utils as hydra_utils
 
+    from idg.core.config.describe import describe_request
+
+    request = describe_request(sys.argv[1:])
+    if request is not None:
+        return describe_main(*request)
+
     # Hydra reports errors through this module-level function (private API, stable in Hydra 1.3, which
     # pyproject pins); swapping it is the only hook that sees compose errors before they are printed.
-    from idg.core.errors import full_error_requested
+    from idg.core.errors import UserErrorEscape, full_error_requested, user_message
 
+    from idg.report.console import expand_verbose_flag
+
+    sys.argv[1:] = expand_verbose_flag(sys.argv[1:])
     hydra_utils.run_and_report = _report_errors
+    _CLI_PID[:] = [os.getpid()]
     on_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
     try:
         return hydra_main()
+    except UserErrorEscape as exc:  # from a Hydra callback (idg.core.paths.OutputDirCheck)
+        if full_error_requested():
+            raise exc.error from None
+        exit_user_error(user_message(exc.error))
     except KeyboardInterrupt as exc:
         if full_error_requested():
             raise

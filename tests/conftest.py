@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -23,7 +24,8 @@ def session_tmp(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def offline_env(session_tmp: Path):
-    """No test touches the network or writes into $HOME: every library's cache points into a temp dir."""
+    """No test touches the network or writes into $HOME: every library's cache points into a temp dir (W&B's
+    staging and artifact cache are idg's job: it puts them into each run dir)."""
     env = {
         "IDG_CACHE_DIR": str(session_tmp / "cache"),
         "HF_HOME": str(session_tmp / "hf"),
@@ -32,8 +34,6 @@ def offline_env(session_tmp: Path):
         "YOLO_CONFIG_DIR": str(session_tmp / "ultralytics"),
         "MPLCONFIGDIR": str(session_tmp / "mpl"),
         "WANDB_MODE": "offline",
-        "WANDB_CACHE_DIR": str(session_tmp / "wandb-cache"),
-        "WANDB_DATA_DIR": str(session_tmp / "wandb-data"),
         "WANDB_CONFIG_DIR": str(session_tmp / "wandb-config"),
         "WANDB_SILENT": "true",
         "TORCHINDUCTOR_CACHE_DIR": str(session_tmp / "inductor"),
@@ -102,4 +102,45 @@ def smoke_run(tmp_path_factory, tiny_model) -> Path:
     run_dir = tmp_path_factory.mktemp("smoke") / "run"
     res = run_idg(["experiment=smoke", f"hydra.run.dir={run_dir}"])
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    # what the user saw, beside the run dir (tests/test_console.py reads it)
+    (run_dir.parent / "stdout.txt").write_text(res.stdout)
+    (run_dir.parent / "stderr.txt").write_text(res.stderr)
     return run_dir
+
+
+# The cheapest generation that still has two batches (two shards): 4 images at 64 px, 2 per batch.
+TINY_GEN = ["experiment=smoke", "stages=[generate]", "logger=none", "real=none", "generate.num_images=4",
+            "generate.batch_size=2", "model.resolution=64", "model.native_resolution=32", "quality.shortcut_images=0"]
+
+
+def dataset_bytes(root: Path) -> dict:
+    """Every file of an export but generation.json (it holds timings) and its lock: what must be identical."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in ("generation.json", ".idg.lock")}
+
+
+@pytest.fixture(scope="session")
+def tiny_generation(tmp_path_factory, tiny_model) -> Path:
+    """One uninterrupted, unsharded ``TINY_GEN`` run through the entrypoint: the reference the fault tests
+    (concurrent runs, a full disk, a damaged journal, shards) must reproduce byte for byte. Read-only."""
+    run_dir = tmp_path_factory.mktemp("tiny_generation") / "run"
+    res = run_idg([*TINY_GEN, f"hydra.run.dir={run_dir}"])
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return run_dir
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str, read_only: bool = False):
+    """A small tmpfs mounted at ``path`` for the block (a full or read-only filesystem for real); skips the
+    test unless it runs as root and may mount."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    path.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)

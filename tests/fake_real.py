@@ -62,8 +62,9 @@ def labels_of(path: Path) -> Dict[str, str]:
     return {p.name: p.read_text() for p in sorted(Path(path).glob("*.txt"))}
 
 
-DAMAGES = ["missing_data_yaml", "missing_val_dir", "image_without_label", "class_id_out_of_range",
-           "label_outside_unit_square", "box_outside_image", "corrupt_image", "names_map_to_nothing"]
+DAMAGES = ["missing_data_yaml", "missing_val_dir", "class_id_out_of_range", "label_outside_unit_square",
+           "corrupt_image", "names_map_to_nothing", "nan_class_id", "inf_coordinate", "label_not_utf8",
+           "data_yaml_not_utf8", "train_is_an_image", "list_names_a_missing_image", "zero_size_box"]
 
 
 def damage(root: Path, how: str) -> str:
@@ -77,18 +78,38 @@ def damage(root: Path, how: str) -> str:
 
         shutil.rmtree(root / "images" / "val")
         return "data.yaml"
-    if how == "image_without_label":
-        (root / "labels" / "train" / "train_002.txt").unlink()
-        return "train_002.png: no label file"
     if how == "class_id_out_of_range":
         (root / "labels" / "train" / "train_001.txt").write_text("2 0.5 0.5 0.2 0.2\n")
         return "train_001.txt, line 1: class id 2 is out of range 0..1"
     if how == "label_outside_unit_square":
         (root / "labels" / "val" / "val_000.txt").write_text("0 1.5 0.5 0.2 0.2\n")
         return "val_000.txt, line 1"
-    if how == "box_outside_image":  # centre inside, box reaching past the right edge
-        (root / "labels" / "val" / "val_000.txt").write_text("0 0.9 0.5 0.5 0.2\n")
-        return "val_000.txt, line 1"
+    if how == "nan_class_id":
+        (root / "labels" / "train" / "train_001.txt").write_text("0 0.5 0.5 0.2 0.2\nnan 0.5 0.5 0.2 0.2\n")
+        return "train_001.txt, line 2: 'nan' is not a finite number"
+    if how == "inf_coordinate":
+        (root / "labels" / "val" / "val_001.txt").write_text("1 0.5 inf 0.2 0.2\n")
+        return "val_001.txt, line 1: 'inf' is not a finite number"
+    if how == "label_not_utf8":
+        (root / "labels" / "train" / "train_000.txt").write_bytes("0 0.5 0.5 0.2 0.2 # flamme\xe9\n".encode("latin-1"))
+        return "train_000.txt: this label file is not UTF-8 text"
+    if how == "data_yaml_not_utf8":
+        (root / "data.yaml").write_bytes((root / "data.yaml").read_bytes() + "# caf\xe9\n".encode("latin-1"))
+        return "data.yaml: this data.yaml is not UTF-8 text"
+    if how == "train_is_an_image":
+        doc = yaml.safe_load((root / "data.yaml").read_text())
+        doc["train"] = "images/train/train_000.png"
+        (root / "data.yaml").write_text(yaml.safe_dump(doc))
+        return "train split 'images/train/train_000.png' is an image file"
+    if how == "list_names_a_missing_image":
+        (root / "val.txt").write_text("images/val/val_000.png\nimages/val/gone.png\n")
+        doc = yaml.safe_load((root / "data.yaml").read_text())
+        doc["val"] = "val.txt"
+        (root / "data.yaml").write_text(yaml.safe_dump(doc))
+        return "val.txt, line 2: image"
+    if how == "zero_size_box":
+        (root / "labels" / "train" / "train_005.txt").write_text("1 0.5 0.5 0 0.2\n")
+        return "train_005.txt, line 1: box"
     if how == "corrupt_image":
         (root / "images" / "train" / "train_004.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
         return "train_004.png: corrupt or unreadable image"

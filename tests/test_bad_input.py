@@ -29,7 +29,7 @@ STUDY = ["experiment=smoke", "logger=none", "stages=[generate,train,evaluate]"]
 @pytest.fixture(autouse=True)
 def no_model_loads(monkeypatch):
     """Any attempt to build, load or train a model fails the test: every check must come first."""
-    import idg.generate.copy_paste
+    import idg.generate.sets
     import idg.study.detect
     import idg.generate.engine
     import idg.models.diffusion
@@ -41,7 +41,7 @@ def no_model_loads(monkeypatch):
 
     for module, name in ((idg.models.diffusion, "load_pipelines"), (idg.models.tiny, "ensure_tiny_sdxl"), (idg.models.tiny_zoo, "ensure_tiny"),
                          (idg.generate.engine, "run_generation"),
-                         (idg.study.detect, "train"), (idg.study.detect, "evaluate"), (idg.generate.copy_paste, "generate_copy_paste_sets")):
+                         (idg.study.detect, "train"), (idg.study.detect, "evaluate"), (idg.generate.sets, "generate_sets")):
         monkeypatch.setattr(module, name, forbidden)
 
 
@@ -84,6 +84,14 @@ CONFIG_CASES = [
     ("val_fraction_one", ["generate.val_fraction=1.0"], ConfigError, "generate.val_fraction"),
     ("unknown_stage", ["stages=[generate,fly]"], ConfigError, "stages="),
     ("shard_out_of_range", ["generate.num_shards=2", "generate.shard=2"], ConfigError, "generate.shard=2"),
+    # NaN and infinity pass every range check (comparisons with NaN are false): refused anywhere, key named
+    ("nan_strength", ["inpaint.strength=nan"], ConfigError, "inpaint.strength=nan: nan is not a finite number"),
+    ("nan_width", ["classes.fire.width=[nan,0.3]"], ConfigError, "classes.fire.width=[nan, 0.3]: nan is not a finite"),
+    ("inf_aspect_ratio", ["classes.fire.aspect_ratio=[0.5,inf]"], ConfigError, "classes.fire.aspect_ratio=[0.5, inf]"),
+    ("nan_quality_threshold", ["quality.min_iou=nan"], ConfigError, "quality.min_iou=nan"),
+    ("inf_in_detector_args", ["+detector.args.lr0=-inf"], ConfigError, "detector.args.lr0=-inf: -inf is not a finite"),
+    ("empty_cache_dir", ["generate.cache_dir=''"], ConfigError, "generate.cache_dir is empty"),
+    ("empty_run_dir", ["run_dir=''"], ConfigError, "run_dir is empty"),
 ]
 
 
@@ -144,7 +152,60 @@ def test_csv_with_missing_columns(tmp_path):
 def test_unwritable_run_dir(tmp_path):
     (tmp_path / "a_file").write_text("")  # a run dir below a file can never be created, even as root
     exc = start(GEN, tmp_path / "a_file" / "run")
-    assert isinstance(exc, RunDirError) and "a_file/run is not writable" in str(exc) and "hydra.run.dir" in str(exc)
+    assert isinstance(exc, RunDirError) and "a_file/run cannot be created" in str(exc) and "a_file is a file" in str(exc)
+    assert "hydra.run.dir" in str(exc)
+
+
+def test_every_class_without_objects_is_refused_when_the_study_trains_on_them(tmp_path):
+    data = make_real(tmp_path / "real", n_train=8, n_val=2)
+    exc = start(STUDY + [f"real.data={data}", "classes.fire.count=[0,0]"], tmp_path / "run")
+    assert isinstance(exc, ConfigError) and "every class has count=[0, 0] (classes.fire.count)" in str(exc)
+
+
+def test_empty_cache_dir_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("IDG_CACHE_DIR", "")
+    exc = start(GEN, tmp_path / "run")
+    assert isinstance(exc, ConfigError) and "$IDG_CACHE_DIR is set but empty" in str(exc)
+
+
+def test_tiny_model_dir_that_cannot_be_created(tmp_path):
+    (tmp_path / "a_file").write_text("")
+    exc = start(GEN + [f"model.pretrained={tmp_path}/a_file/tiny"], tmp_path / "run")
+    assert isinstance(exc, RunDirError) and f"model.pretrained={tmp_path}/a_file/tiny: its parent" in str(exc)
+    assert "a_file is a file" in str(exc)
+
+
+@pytest.mark.parametrize("var", ["WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"])
+def test_wandb_dir_that_is_a_file(tmp_path, monkeypatch, var):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv(var, str(tmp_path / "a_file"))
+    exc = start(["model=tiny", "offline=true", "stages=[generate]", "logger=wandb"], tmp_path / "run")
+    assert isinstance(exc, RunDirError) and f"${var}={tmp_path}/a_file is a file" in str(exc)
+
+
+def test_ultralytics_dir_set_but_empty(tmp_path, monkeypatch):
+    data = make_real(tmp_path / "real", n_train=8, n_val=2)
+    monkeypatch.setenv("YOLO_CONFIG_DIR", "")
+    exc = start(STUDY + [f"real.data={data}"], tmp_path / "run")
+    assert isinstance(exc, ConfigError) and "$YOLO_CONFIG_DIR is set but empty" in str(exc)
+
+
+@pytest.mark.parametrize("name, content, needle", [
+    ("backgrounds.csv", b"prompt,num_imgs\na for\xeat,2\n", "backgrounds.csv, line 2: not UTF-8 text (byte 0xea)"),
+    ("backgrounds.csv", b"prompt,num_imgs\na forest,nan\n", "line 2: column num_imgs='nan' is not a finite number"),
+    ("classes.csv", b"prompt,min_appear,max_appear,aspect_ratio_min,aspect_ratio_max,width_min,width_max,height_min,"
+     b"height_max\na fire,1,2,0.5,2,10,40,10,40\n\na smoke,1,2,0.5,2,10,-inf,10,40\n",
+     "classes.csv, line 4: column width_max='-inf' is not a finite number"),  # line numbers count blank lines
+])
+def test_csv_that_is_not_utf8_or_not_finite(tmp_path, name, content, needle):
+    (tmp_path / "backgrounds.csv").write_text("prompt,num_imgs\na forest,2\n")
+    (tmp_path / "classes.csv").write_text("prompt,min_appear,max_appear,aspect_ratio_min,aspect_ratio_max,width_min,"
+                                          "width_max,height_min,height_max\na fire,1,2,0.5,2,10,40,10,40\n")
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataError) as info:
+        make_config(GEN + ["dataset=from_csv", f"dataset.backgrounds_csv={tmp_path}/backgrounds.csv",
+                           f"dataset.classes_csv={tmp_path}/classes.csv"])
+    assert needle in str(info.value) and f"{tmp_path}/{name}" in str(info.value)
 
 
 def test_model_dir_that_does_not_exist(tmp_path):
@@ -271,3 +332,100 @@ def test_secret_override_is_redacted_in_hydra_files(tmp_path):
     written = list((tmp_path / "run").rglob("*"))
     assert (tmp_path / "run" / ".hydra" / "overrides.yaml") in written
     assert not [p for p in written if p.is_file() and b"abc123secret" in p.read_bytes()]
+
+
+# ------------------------------------------------------------------------------------ background sources
+
+
+def _photo_dir(tmp_path: Path, n: int = 3, side: int = 48) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    d = tmp_path / "photos"
+    d.mkdir(exist_ok=True)
+    for i in range(n):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (side, side, 3), dtype=np.uint8)).save(d / f"p{i}.png")
+    return d
+
+
+def _break_photos(tmp_path: Path, how: str) -> tuple:
+    """(background.images value, text the error must contain)"""
+    if how == "empty_folder":
+        (tmp_path / "empty").mkdir()
+        return str(tmp_path / "empty"), "the folder holds no image file"
+    if how == "glob_matches_nothing":
+        _photo_dir(tmp_path)
+        return f"{tmp_path}/photos/*.jpg", "the glob matches no image file"
+    if how == "unreadable_photo":
+        d = _photo_dir(tmp_path)
+        (d / "p1.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+        return str(d), "p1.png: corrupt or unreadable photo"
+    if how == "tiny_photo":
+        return str(_photo_dir(tmp_path, side=16)), "smaller than background.min_side=32 px"
+    if how == "list_names_a_missing_photo":
+        d = _photo_dir(tmp_path)
+        (tmp_path / "list.txt").write_text(f"{d}/p0.png\n{d}/gone.png\n")
+        return str(tmp_path / "list.txt"), "list.txt, line 2: photo"
+    if how == "no_such_path":
+        return str(tmp_path / "nowhere"), "no such folder, file or glob"
+    raise ValueError(how)
+
+
+PHOTO_CASES = ["empty_folder", "glob_matches_nothing", "unreadable_photo", "tiny_photo", "list_names_a_missing_photo",
+               "no_such_path"]
+
+
+@pytest.mark.parametrize("how", PHOTO_CASES)
+def test_bad_background_photos(tmp_path, how):
+    value, needle = _break_photos(tmp_path, how)
+    exc = start(GEN + ["background=images", f"background.images={value}"], tmp_path / "run")
+    assert isinstance(exc, DataError) and needle in str(exc), exc
+
+
+def test_background_images_without_a_path():
+    with pytest.raises(ConfigError, match="background.source=images needs background.images"):
+        make_config(GEN + ["background=images"])
+
+
+def test_real_empty_when_the_subset_has_no_empty_image(tmp_path):
+    data = make_real(tmp_path / "real", n_train=8, n_val=2)
+    for label in (tmp_path / "real" / "labels" / "train").glob("*.txt"):  # every image holds a fire
+        label.write_text("0 0.5 0.5 0.25 0.25\n")
+    exc = start(STUDY + [f"real.data={data}", "background=real_empty", "generator=copy_paste"], tmp_path / "run")
+    assert isinstance(exc, DataError) and "background=real_empty: the real train subset at fraction 1, seed 0" in str(exc)
+    assert "has no image without an object" in str(exc)
+
+
+def test_coco_whose_images_are_missing(tmp_path):
+    from coco_real import yolo_to_coco
+    from conftest import FIRE8_MINI
+
+    paths = yolo_to_coco(FIRE8_MINI, tmp_path / "coco")
+    exc = start(STUDY + ["real.format=coco", f"real.train_json={paths['train']}", f"real.val_json={paths['val']}",
+                         f"real.images={tmp_path}"], tmp_path / "run")
+    assert isinstance(exc, DataError) and "train.json: image 'images/train/" in str(exc) and "not found under" in str(exc)
+
+
+def test_from_real_without_real_data(tmp_path):
+    with pytest.raises(DataError, match="classes=from_real builds the classes from the real dataset"):
+        make_config(GEN + ["classes=from_real", "real=none"])
+
+
+ENTRY_DATA_CASES = ["nan_class_id", "label_not_utf8", "train_is_an_image"]
+
+
+@pytest.mark.parametrize("how", ENTRY_DATA_CASES)
+def test_entrypoint_bad_real_label_exits_2(tmp_path, how):
+    data = make_real(tmp_path / "real", n_train=8, n_val=2)
+    needle = damage(tmp_path / "real", how)
+    rc, stderr, imported, _ = run_entry(["experiment=smoke", f"real.data={data}", "logger=none"], tmp_path,
+                                        HYDRA_FULL_ERROR="")
+    assert rc == 2 and stderr.strip().startswith("idg: error: ") and "\n" not in stderr.strip(), stderr
+    assert needle in stderr and not {"torch", "diffusers", "ultralytics"} & imported
+
+
+def test_entrypoint_glob_matching_nothing_exits_2(tmp_path):
+    rc, stderr, imported, _ = run_entry(["stages=[generate]", "model=tiny", "offline=true", "background=images",
+                                         f"background.images={tmp_path}/*.jpg"], tmp_path, HYDRA_FULL_ERROR="")
+    assert rc == 2 and "the glob matches no image file" in stderr and "\n" not in stderr.strip(), stderr
+    assert not {"torch", "diffusers", "ultralytics"} & imported

@@ -28,8 +28,9 @@ def config(strength: float, dataset: str = "forest_fire") -> dict:
 
 
 def metrics(value: float) -> dict:
-    return {"main_metric": value, "main_metric_name": "map50_95", "eval/syn_only/map50": value + 0.1,
-            "eval/syn_only/map50_95": value, "eval/syn_only/delta_map50_vs_real_f1": -0.2, "generate/images": 8}
+    return {"main_metric": value, "main_metric_name": "map50_95", "eval/syn_only/f0/mean/map50": value + 0.1,
+            "eval/syn_only/f0/mean/map50_95": value, "eval/syn_only/f0/mean/delta_map50_vs_real_f1": -0.2,
+            "eval/syn_only/f0_s0/map50": value + 0.1, "generate/images": 8}
 
 
 def make_sweep(root: Path) -> Path:
@@ -52,9 +53,9 @@ def test_sweep_dir_as_csv_with_plot(tmp_path, capsys):
     rows = csv_rows(out)
     assert [(r["run"], r["inpaint.strength"], r["main_metric (map50_95)"], r["status"]) for r in rows] == [
         ("0", "0.5", "0.25", "complete"), ("1", "0.9", "0.125", "complete")]
-    # default metric patterns: the main metric and the per-arm mAPs, not the deltas or generation stats
+    # default metric patterns: the main metric and the per-arm mean mAPs, not per seed, deltas or generation stats
     assert list(rows[0]) == ["run", "inpaint.strength", "status", "main_metric (map50_95)",
-                             "eval/syn_only/map50", "eval/syn_only/map50_95"]
+                             "eval/syn_only/f0/mean/map50", "eval/syn_only/f0/mean/map50_95"]
     plot = sweep / "compare.png"
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(plot) in err
 

@@ -63,6 +63,31 @@ def test_trainings_of_compared_generators_live_in_their_part_and_real_only_is_sh
     assert reuse_candidates(other, "real_only", 1.0, 0, None) == [tmp_path / "other" / "detect" / "real_only" / "f1_s0"]
 
 
+def test_autolabel_draws_from_prompts_and_sets_per_subset_follow_each_generator(tmp_path):
+    from idg.core.stages import needs_real
+    from idg.generate.sets import subset_dependent
+    from idg.study.arms import generator_run, synthetic_yaml, training_plan
+
+    with pytest.raises(ConfigError, match="generator=autolabel draws whole images from the background prompts"):
+        make_config(["real=fire8_mini", "generator=autolabel", "labeler=tiny_owlv2", "background=real_empty"])
+    with pytest.raises(ConfigError, match="leave autolabel out of study.generators"):
+        make_config(["experiment=compare_generators_smoke", "background=real_empty"])
+    # autolabel samples no boxes: a fitted layout neither makes its set per subset nor needs real data
+    alone = make_config(["stages=[generate]", "generator=autolabel", "labeler=tiny_owlv2", "sampler=real_prior"])
+    assert not subset_dependent(alone) and not needs_real(alone)
+    cfg = make_config(["experiment=compare_generators_smoke", "sampler=real_prior", "study.fractions=[0.5,1.0]"])
+    run = tmp_path / "run"
+    assert subset_dependent(cfg.for_generator("diffusion")) and not subset_dependent(cfg.for_generator("autolabel"))
+    assert synthetic_yaml(cfg.for_generator("diffusion"), generator_run(cfg, run, "diffusion").root, 0.5, 0) == \
+        run / "generators" / "diffusion" / "sets" / "f0.5_s0" / "dataset" / "data.yaml"
+    assert synthetic_yaml(cfg.for_generator("autolabel"), generator_run(cfg, run, "autolabel").root, 0.5, 0) == \
+        run / "generators" / "autolabel" / "dataset" / "data.yaml"
+    syn_only = [(p.generator, p.fraction) for p in training_plan(cfg) if p.arm == "syn_only"]
+    assert syn_only == [("diffusion", 0.5), ("copy_paste", 0.5), ("autolabel", 0.0), ("diffusion", 1.0),
+                        ("copy_paste", 1.0)]
+    assert [p.generator for p in training_plan(cfg) if p.arm == "real_only"] == [None, None]
+
+
 def rows():
     out = []
     for seed in (0, 1):
@@ -77,18 +102,27 @@ def test_results_are_summarised_per_generator_against_the_shared_baseline(tmp_pa
     from idg.report.results import markdown_table, write_results
     from idg.study.stats import flat_metrics, main_metric
 
-    summary = write_results(tmp_path, [{**r, "precision": 0, "recall": 0, "weights": "w"} for r in rows()], "map50")
-    by = {(e["generator"], e["arm"]): e for e in summary}
+    full = [{**r, "split": "val", "precision": 0, "recall": 0, "weights": "w"} for r in rows()]
+    full += [{**r, "split": "test", "map50": r["map50"] - 0.1} for r in full]
+    summary = write_results(tmp_path, full, "map50")
+    by = {(e["generator"], e["arm"]): e for e in summary if e["split"] == "val"}
     assert by[("autolabel", "syn_then_real")]["delta_map50"]["mean"] == pytest.approx(0.3)
     assert by[("copy_paste", "syn_then_real")]["delta_map50"]["mean"] == pytest.approx(0.2)
     assert by[(None, "real_only")]["map50"]["n"] == 2
-    flat = flat_metrics(summary, by_generator=True)
-    assert flat["eval/autolabel/syn_then_real/f1/map50"] == pytest.approx(0.7) and "eval/real_only/f1/map50" in flat
-    assert main_metric(summary, "map50", "copy_paste") == pytest.approx(0.6)
+    # The ux key scheme, with the generator in front of a compared generator's synthetic arm
+    flat = flat_metrics(full, summary, by_generator=True)
+    assert flat["eval/autolabel/syn_then_real/f1/mean/map50"] == pytest.approx(0.7)
+    assert flat["eval/autolabel/syn_then_real/f1/mean/delta_map50"] == pytest.approx(0.3)
+    assert flat["eval/test/autolabel/syn_then_real/f1/mean/map50"] == pytest.approx(0.6)
+    assert flat["eval/copy_paste/syn_then_real/f1_s1/map50"] == pytest.approx(0.6)
+    assert "eval/real_only/f1/mean/map50" in flat and "eval/test/real_only/f1_s0/map50" in flat
+    assert not any(k.startswith("eval/syn_then_real/") for k in flat)
+    assert main_metric(summary, "map50", "copy_paste") == pytest.approx(0.6)  # on val, not test
     assert "| autolabel | syn_then_real | 1 | 2 | 0.7000 [" in markdown_table(summary)
     with open(tmp_path / "results.csv") as fh:
         table = list(csv.DictReader(fh))
     assert {r["generator"] for r in table} == {"", "diffusion", "copy_paste", "autolabel"}
+    assert {r["split"] for r in table} == {"val", "test"} and len(table) == 16
 
 
 def test_results_of_an_earlier_version_without_a_generator_column_are_extended_not_refused(tmp_path):
@@ -121,11 +155,13 @@ def test_compare_generators_smoke_writes_one_results_table_with_all_three_genera
     assert (run / "generators" / "diffusion" / "shortcut" / "shortcut.json").is_file()
     assert (run / "results.png").is_file() and "| autolabel |" in (run / "results.md").read_text()
     metrics = json.loads((run / "metrics.json").read_text())
-    assert "quality/autolabel/labeler_score_mean" in metrics and "quality/diffusion/seam_score_mean" in metrics
-    assert "quality/diffusion/shortcut_rate/syn_only" in metrics and "eval/autolabel/syn_only/map50" in metrics
+    assert "quality/autolabel/labeler_score_mean" in metrics and "quality/diffusion/seam_edge_mean" in metrics
+    assert "quality/diffusion/shortcut_rate/syn_only" in metrics and "eval/autolabel/syn_only/f0/mean/map50" in metrics
+    assert metrics["main_metric_of"] == "diffusion/syn_then_real/f1"
     manifest = run / "generators" / "autolabel" / "dataset" / "manifest.jsonl"
     assert all("labeler_score" in o for line in manifest.read_text().splitlines() for o in json.loads(line)["objects"])
     # A rerun finds every set, training and evaluation done.
     again = run_idg(["experiment=compare_generators_smoke", "logger=none", f"hydra.run.dir={run}"])
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "already trained" in again.stdout + again.stderr
+    console = again.stdout + again.stderr
+    assert console.count("trained earlier, kept") == 7 and "[1/7] diffusion syn_only f=0 s=0" in console

@@ -12,7 +12,8 @@ from conftest import TINY, make_config
 from fake_real import GREY, TRAIN_COLOURS, VAL_COLOUR, make_real
 from idg.core.config import CopyPasteConfig, RealConfig
 from idg.data.yolo import pixel_box
-from idg.generate.copy_paste import CopyPastePainter, SourceObject, collect_sources, generate_copy_paste_set
+from idg.generate.copy_paste import CopyPastePainter, SourceObject, collect_sources, paste_margin, paste_object
+from idg.generate.sets import generate_set
 from idg.generate.parts import PaintJob
 from idg.data.real import load_real
 from idg.data.subsets import prepare_real
@@ -77,6 +78,54 @@ def test_other_blends_leave_the_outside_alone(tmp_path, blend):
     assert not np.all(images[0][~outside] == BLUE)
 
 
+def _textured_source(tmp_path: Path, light: float) -> SourceObject:
+    """A red-orange object with texture at (10, 20, 30, 12) in a textured blue scene, all lit by ``light``."""
+    rng = np.random.default_rng(3)
+    img = np.clip(np.array(BLUE, float) + rng.normal(0, 12, (60, 80, 3)), 0, 255)
+    img[20:32, 10:40] = np.clip(np.array((230, 90, 30), float) + rng.normal(0, 12, (12, 30, 3)), 0, 255)
+    path = tmp_path / f"lit{light}.png"
+    Image.fromarray(np.clip(img * light, 0, 255).astype(np.uint8)).save(path)
+    return SourceObject(path, 0, (10, 20, 30, 12))
+
+
+@pytest.mark.parametrize("blend", ["color_feather", "color_laplacian"])
+def test_color_blends_move_the_source_light_to_the_scene(tmp_path, blend):
+    """The object's source photo is the scene lit at 60%: colour transfer, matched on the source's own
+    surroundings, undoes most of the dimming (a dimming is not quite affine in Lab); on the object's inner
+    ring alone (no context) it would recolour the object toward the blue scene instead. (color_poisson then
+    solves the colours from the border, so the object turns blue whatever the transfer did.)"""
+    bright, dim = _textured_source(tmp_path, 1.0), _textured_source(tmp_path, 0.6)
+    scene = np.asarray(Image.open(bright.image))[:, 8:72][:60]  # the bright scene around the object
+    scene = np.ascontiguousarray(np.pad(scene, ((0, 4), (0, 0), (0, 0)), mode="edge"))
+    box = Box(2, 20, 60, 24, 0)  # the object at twice its size
+    want = CopyPastePainter([bright], CopyPasteConfig(blend="none")).cut(bright, box.w, box.h)
+    painter = CopyPastePainter([dim], CopyPasteConfig(blend=blend, feather=2))
+    images = {0: scene.copy()}
+    painter.paint(images, [PaintJob((0, 0), box, "fire", seed=1)])
+    out = images[0]
+    inside = np.zeros(out.shape[:2], bool)
+    inside[box.y : box.y + box.h, box.x : box.x + box.w] = True
+    assert np.array_equal(out[~inside], scene[~inside])
+    core = (slice(box.y + 6, box.y + box.h - 6), slice(box.x + 15, box.x + box.w - 15))
+    dimmed = painter.cut(dim, box.w, box.h)[6:-6, 15:-15].astype(float)
+    err = lambda im: float(np.abs(im.astype(float) - want[6:-6, 15:-15]).mean())  # noqa: E731
+    assert err(out[core]) < 0.5 * err(dimmed), (err(out[core]), err(dimmed))  # the light is (mostly) the scene's again
+    inner = paste_object(scene, painter.cut(dim, box.w, box.h), box, blend, 2)  # no context: the inner ring
+    assert np.array_equal(inner[~inside], scene[~inside])
+    assert err(inner[core]) > 2 * err(out[core])
+
+
+def test_non_color_blends_ignore_the_context(tmp_path):
+    src = _textured_source(tmp_path, 0.6)
+    painter = CopyPastePainter([src], CopyPasteConfig())
+    scene = np.ascontiguousarray(np.full((64, 64, 3), BLUE, np.uint8))
+    box = Box(2, 20, 60, 24, 0)
+    patch = painter.cut(src, box.w, box.h)
+    for blend in ("none", "feather", "gaussian", "poisson", "laplacian"):
+        context = painter.context(src, box.w, box.h, paste_margin(blend, 8, box.w, box.h))
+        assert np.array_equal(paste_object(scene, patch, box, blend, 8, context), paste_object(scene, patch, box, blend, 8))
+
+
 def test_choice_is_seeded_and_prefers_the_box_aspect(tmp_path):
     wide = SourceObject(_source(tmp_path, (0, 0, 40, 10)).image, 0, (0, 0, 40, 10))
     tall = SourceObject(wide.image, 0, (0, 0, 10, 40))
@@ -136,7 +185,7 @@ def test_generated_boxes_hold_exactly_the_pasted_objects(real_run, tiny_pipes_64
         "model.resolution=64", "generate.num_images=8", "generate.batch_size=4", "copy_paste.blend=none",
         "study.fractions=[0.5]", "study.seeds=[0]", "stages=[generate]",
     ])
-    result = generate_copy_paste_set(cfg, prepared, 0.5, 0, run_dir, pipes_factory=lambda: tiny_pipes_64)
+    result = generate_set(cfg, prepared, 0.5, 0, run_dir, pipes_factory=lambda: tiny_pipes_64)
     assert result.complete and sum(len(r["objects"]) for r in result.records) >= 4
     cache = BackgroundCache(cfg.generate.cache_dir)
     subset = {str(p.resolve()) for p in prepared.subset(0.5, 0)}
@@ -164,5 +213,5 @@ def test_generated_boxes_hold_exactly_the_pasted_objects(real_run, tiny_pipes_64
     def no_model():
         raise AssertionError("the diffusion model was loaded although every background is cached")
 
-    other = generate_copy_paste_set(cfg, prepared, 1.0, 0, run_dir, pipes_factory=no_model)
+    other = generate_set(cfg, prepared, 1.0, 0, run_dir, pipes_factory=no_model)
     assert other.complete and other.stats.backgrounds_from_cache == 8

@@ -1,5 +1,6 @@
 """The whole study through the real entrypoint, as a user runs it (tiny model, offline)."""
 
+import csv
 import json
 import os
 import shutil
@@ -34,20 +35,32 @@ def test_smoke_study_writes_a_self_describing_run_dir(smoke_run):
     assert len(coco.getImgIds()) == 8
     assert len((d / "dataset" / "manifest.jsonl").read_text().splitlines()) == 8
     metrics = json.loads((d / "metrics.json").read_text())
-    for key in ("eval/syn_only/map50", "eval/syn_only/map50_95", "eval/syn_then_real/f1/map50",
-                "eval/syn_then_real/f1/map50_95", "eval/real_only/f1/map50", "eval/real_only/f1/map50_95"):
-        assert isinstance(metrics[key], float) and 0.0 <= metrics[key] <= 1.0, key
+    # one key scheme: each evaluation eval/<arm>/f<fraction>_s<seed>/<metric>, means eval/<arm>/f<fraction>/mean/<metric>
+    for arm, frac in (("syn_only", "f0"), ("syn_then_real", "f1"), ("real_only", "f1")):
+        for key in (f"eval/{arm}/{frac}/mean/map50", f"eval/{arm}/{frac}/mean/map50_95", f"eval/{arm}/{frac}_s0/map50",
+                    f"eval/{arm}/{frac}_s0/map50_95", f"eval/{arm}/{frac}_s0/precision", f"eval/{arm}/{frac}_s0/recall",
+                    f"eval/{arm}/{frac}_s0/ap50/fire", f"eval/{arm}/{frac}_s0/ap50_95/fire"):
+            assert isinstance(metrics[key], float) and 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["main_metric_of"] == "syn_then_real/f1"
+    # per-class APs of every evaluation, also in results.csv and results.json
+    with open(d / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"ap50/fire", "ap50_95/fire"} <= set(rows[0]) and all(r["ap50/fire"] != "" for r in rows)
+    assert all("ap50_95/fire" in r for r in json.loads((d / "results.json").read_text())["rows"])
     assert metrics["generate/images"] == 8
     # quality: seams, label noise, rejects, artifacts and the seam-shortcut rate of the synthetic arms
-    assert isinstance(metrics["quality/seam_score_mean"], float) and metrics["quality/seam_score_mean"] > 0
-    assert isinstance(metrics["quality/seam_score_median"], float)
+    for term in ("edge", "halo"):  # both seam terms (the halo term against the image before the paste: >= 1)
+        assert isinstance(metrics[f"quality/seam_{term}_mean"], float) and metrics[f"quality/seam_{term}_mean"] > 0
+        assert isinstance(metrics[f"quality/seam_{term}_median"], float)
+    assert metrics["quality/seam_halo_median"] >= 1.0
     assert 0.0 < metrics["quality/box_iou_mean"] <= 1.0
     assert 0.0 <= metrics["quality/reject_rate"] <= 1.0
     records = [json.loads(line) for line in (d / "dataset" / "manifest.jsonl").read_text().splitlines()]
     assert metrics["quality/objects_rejected"] == sum(len(r["rejected"]) for r in records)
     assert metrics["quality/objects_accepted"] == sum(len(r["objects"]) for r in records) == len(coco.getAnnIds())
     for obj in (o for r in records for o in r["objects"] + r["rejected"]):
-        for key in ("requested_box", "box", "box_iou", "attempts", "changed_fraction", "seam_score", "status"):
+        for key in ("requested_box", "box", "box_iou", "attempts", "changed_fraction", "seam_edge", "seam_halo",
+                    "seam_halo_widths", "status"):
             assert key in obj, key
     for obj in (o for r in records for o in r["rejected"]):
         assert obj["reject_reason"] and (d / "dataset" / obj["crop"]).is_file()
@@ -58,6 +71,8 @@ def test_smoke_study_writes_a_self_describing_run_dir(smoke_run):
     assert "quality/shortcut_rate/real_only" not in metrics
     shortcut = json.loads((d / "shortcut" / "shortcut.json").read_text())
     assert shortcut["prompt"] == "" and len(shortcut["images"]) == 4
+    for entry in shortcut["images"]:  # the null-prompt boxes' seams, measured as the training objects' are
+        assert len(entry["seams"]) == len(entry["boxes"]) and all(s["attempts"] == 1 for s in entry["seams"])
     assert all((d / "shortcut" / e["image"]).is_file() for e in shortcut["images"])
     assert "shortcut" not in (d / "dataset" / "data.yaml").read_text()  # held out of training
     assert (d / "detect" / "syn_only" / "f0_s0" / "shortcut.json").is_file()

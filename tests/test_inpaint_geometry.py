@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from idg.generate.blend import alpha_mask, composite, paste, shape_mask
-from idg.core.config import InpaintConfig
+from idg.core.config import BLEND_MODES, InpaintConfig
 from idg.generate.inpaint import context_window, prepare_crop, put_back
 from idg.generate.parts import schedule_rounds
 from idg.core.box import Box
@@ -36,7 +36,7 @@ def test_prepare_crop_upsamples_small_boxes_to_the_crop_size():
     assert xs.min() == 16 and xs.max() == 47 and ys.min() == 16 and ys.max() == 47
 
 
-@pytest.mark.parametrize("blend", ["none", "feather", "gaussian", "poisson"])
+@pytest.mark.parametrize("blend", BLEND_MODES)
 @pytest.mark.parametrize("mask_shape", ["rect", "ellipse"])
 def test_put_back_changes_nothing_outside_the_box(blend, mask_shape):
     rng = np.random.default_rng(0)

@@ -319,6 +319,18 @@ def test_a_lora_changes_the_images_and_scale_zero_does_not(tmp_path, loras):
 
 
 @pytest.mark.slow
+def test_a_reused_inpaint_model_can_take_its_own_scheduler(zoo):
+    from idg.models.diffusion import load_pipelines
+
+    cfg = config("model=tiny_sd15", "inpaint_model.scheduler=EulerAncestralDiscreteScheduler")
+    pipes = load_pipelines(cfg.model, cfg.inpaint_model, offline=True)
+    assert type(pipes.background.pipe.scheduler).__name__ == "PNDMScheduler"
+    assert type(pipes.objects.pipe.scheduler).__name__ == "EulerAncestralDiscreteScheduler"
+    assert pipes.objects.pipe.unet is pipes.background.pipe.unet  # still one copy of the modules
+    assert pipes.objects.identity != pipes.background.identity
+
+
+@pytest.mark.slow
 def test_compile_wraps_the_denoiser(zoo):
     from idg.models.diffusion import load_pipelines
 

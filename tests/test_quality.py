@@ -1,4 +1,4 @@
-"""Quality on images with known content: seam scores, box re-estimation, retries, artifacts, verifiers.
+"""Quality on images with known content: seam terms, box re-estimation, retries, artifacts, verifiers.
 
 The engine tests run the real generation loop with a fake pipeline (textured backgrounds chosen by seed)
 and a fake painter (paints a known square, or nothing), so every expected box and decision is known.
@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from conftest import compose, make_config
-from idg.generate.blend import paste, seam_score, shape_mask
+from idg.generate.blend import paste, shape_mask
+from idg.generate.seams import seam_edge
 from idg.core.config import QualityConfig, VerifyConfig
 from idg.core.errors import ConfigError, ModelLoadError
 from idg.generate.quality import artifact_reason, check_object, duplicate_of, hamming, phash, quality_metrics
@@ -38,22 +39,22 @@ def u8(img: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------ seams
 
 
-def test_seam_score_is_one_for_a_seamless_paste_and_high_for_a_hard_edge():
+def test_seam_edge_is_one_for_a_seamless_paste_and_high_for_a_hard_edge():
     box = (30, 28, 36, 40)
     mask = shape_mask(SIDE, SIDE, box, "rect")
     gradient = np.repeat(np.repeat(np.linspace(0, 255, SIDE, dtype=np.float32)[None, :, None], SIDE, 0), 3, 2).astype(np.uint8)
-    assert seam_score(paste(gradient, gradient, mask, "none", 0), mask) == pytest.approx(1.0, abs=0.02)
+    assert seam_edge(paste(gradient, gradient, mask, "none", 0), mask) == pytest.approx(1.0, abs=0.02)
     bg = u8(texture(1))
-    assert 0.85 < seam_score(paste(bg, bg, mask, "none", 0), mask) < 1.15  # the image pasted into itself
+    assert 0.85 < seam_edge(paste(bg, bg, mask, "none", 0), mask) < 1.15  # the image pasted into itself
     other = np.clip(bg.astype(int) + 70, 0, 255).astype(np.uint8)  # same texture, much brighter
-    assert seam_score(paste(bg, other, mask, "none", 0), mask) > 2.5
+    assert seam_edge(paste(bg, other, mask, "none", 0), mask) > 2.5
 
 
-def test_feather_gaussian_and_poisson_lower_the_seam_score():
+def test_feather_gaussian_and_poisson_lower_the_seam_edge():
     box = (24, 24, 48, 44)
     mask = shape_mask(SIDE, SIDE, box, "rect")
     bg, other = u8(texture(2)), np.clip(u8(texture(3)).astype(int) + 60, 0, 255).astype(np.uint8)
-    scores = {blend: seam_score(paste(bg, other, mask, blend, 8), mask) for blend in ("none", "feather", "gaussian", "poisson")}
+    scores = {blend: seam_edge(paste(bg, other, mask, blend, 8), mask) for blend in ("none", "feather", "gaussian", "poisson")}
     assert scores["none"] > 2.0
     for blend in ("feather", "gaussian", "poisson"):
         assert scores[blend] < 0.7 * scores["none"], scores
@@ -200,7 +201,9 @@ def test_an_object_that_paints_nothing_is_retried_with_a_new_seed_and_labelled_w
             assert o["seed"] == derive_seed(cfg.generate.seed, "object", rec["index"], o["id"], 1)
             assert all(abs(a - b) <= 1 for a, b in zip(o["box"], expected)), (o["box"], expected)
             assert o["box_iou"] == pytest.approx(box_iou(o["box"], o["requested_box"]), abs=1e-3)
-            assert o["seam_score"] is not None and o["changed_fraction"] > 0.3
+            assert o["seam_edge"] is not None and o["changed_fraction"] > 0.3
+            # the square sits inside its box: no step across the border, so the halo term is ~1
+            assert 1.0 <= o["seam_halo"] < 1.5 and set(o["seam_halo_widths"]) == {"4", "12", "32"}
         lines = (root / rec["label"]).read_text().splitlines()
         assert len(lines) == len(rec["objects"])
     assert result.stats.object_retries == len(objects)
@@ -225,7 +228,103 @@ def test_objects_that_never_appear_are_rejected_listed_and_undone(tmp_path):
             assert (root / o["crop"]).is_file()
     metrics = quality_metrics(result.records)
     assert metrics["quality/reject_rate"] == 1.0 and metrics["quality/objects_accepted"] == 0
-    assert "quality/seam_score_mean" not in metrics and "quality/box_iou_mean" not in metrics  # no null metrics
+    assert "quality/seam_edge_mean" not in metrics and "quality/box_iou_mean" not in metrics  # no null metrics
+    assert "quality/seam_halo_median" not in metrics
+
+
+def tint_painter(cfg, tinted_attempts=(0,)):
+    """The square of :func:`square_painter`, and on ``tinted_attempts`` the whole box brightened by 60 too:
+    a seam (an edge and a colour step at the border) that the change check and the verifier accept."""
+    square = square_painter(cfg, blank_attempts=())(None)
+
+    def factory(_pipes):
+        def paint(images, jobs):
+            square.paint(images, jobs)
+            for job in jobs:
+                base = cfg.inpaint.seed if cfg.inpaint.seed is not None else cfg.generate.seed
+                attempt = next(a for a in range(10) if derive_seed(base, "object", *job.key, a) == job.seed)
+                if attempt in tinted_attempts:
+                    b, img = job.box, images[job.key[0]].copy()
+                    img[b.y : b.y + b.h, b.x : b.x + b.w] = np.clip(img[b.y : b.y + b.h, b.x : b.x + b.w].astype(int) + 60, 0, 255)
+                    images[job.key[0]] = img
+            return {}
+
+        return SimpleNamespace(paint=paint, needs_model=False)
+
+    return factory
+
+
+@pytest.mark.parametrize("limit", ["max_seam_edge=1.5", "max_seam_halo=2.0"])
+def test_a_seam_over_the_limit_is_retried_and_the_seamless_attempt_kept(tmp_path, limit):
+    cfg = fake_config(tmp_path, f"quality.{limit}")
+    result = run_fake(cfg, tmp_path / "run", painter=tint_painter(cfg))
+    objects = [o for r in result.records for o in r["objects"]]
+    assert objects and all(not r["rejected"] for r in result.records)
+    term = limit.split("=")[0][len("max_"):]
+    for o in objects:
+        assert o["attempts"] == 2 and o["retry_reasons"][0].startswith(f"{term} "), o["retry_reasons"]
+        assert o["seam_edge"] < 1.2 and o["seam_halo"] == 1.0  # the square alone: no seam at all
+    # Without the limit the tinted first attempt is kept, and its seam shows in both terms.
+    off = fake_config(tmp_path / "off")
+    kept = run_fake(off, tmp_path / "off" / "run", painter=tint_painter(off))
+    for o in (o for r in kept.records for o in r["objects"]):
+        assert o["attempts"] == 1 and o["seam_edge"] > 1.5 and o["seam_halo"] > 2.0, o
+
+
+def test_a_seam_that_stays_over_the_limit_rejects_the_object(tmp_path):
+    cfg = fake_config(tmp_path, "quality.max_seam_halo=2.0", "quality.max_attempts=2")
+    result = run_fake(cfg, tmp_path / "run", painter=tint_painter(cfg, tinted_attempts=(0, 1)))
+    rejected = [o for r in result.records for o in r["rejected"]]
+    assert rejected and not any(r["objects"] for r in result.records)
+    for o in rejected:
+        assert o["reject_reason"].startswith("seam_halo ") and o["seam_halo"] > 2.0  # measured, so users see why
+
+
+@pytest.mark.parametrize("limit,attempts", [(None, 3), (2.0, 3), (2.0, 1)])
+def test_the_shortcut_set_is_painted_and_seam_checked_like_the_training_images(tmp_path, limit, attempts):
+    """The null-prompt set goes through the run's own painter and, with a seam limit, is repainted where
+    the first attempt left a halo, or left out after the last attempt, as a training object would be; each
+    box's seam terms are recorded."""
+    import json
+
+    from idg.generate.shortcut import generate_shortcut
+
+    cfg = fake_config(tmp_path, "quality.shortcut_images=3", f"quality.max_attempts={attempts}",
+                      *([f"quality.max_seam_halo={limit}"] if limit else []))
+    first = {derive_seed(cfg.generate.seed, "shortcut-object", k, j) for k in range(3) for j in range(4)}
+
+    def paint(images, jobs):  # a box tinted on the first attempt of a null-prompt object, else nothing
+        for job in jobs:
+            if job.seed in first:
+                b, img = job.box, images[job.key[0]].copy()
+                img[b.y : b.y + b.h, b.x : b.x + b.w] = np.clip(img[b.y : b.y + b.h, b.x : b.x + b.w].astype(int) + 60, 0, 255)
+                images[job.key[0]] = img
+        return {}
+
+    result = run_fake(cfg, tmp_path / "run", painter=lambda _pipes: SimpleNamespace(paint=paint, needs_model=False))
+    engine = result.engine
+    out = generate_shortcut(cfg, tmp_path / "run", engine.source, engine.painter, engine.judge)
+    entries = json.loads((out / "shortcut.json").read_text())["images"]
+    seams = [s for e in entries for s in e["seams"]]
+    rejected = [r for e in entries for r in e["rejected"]]
+    if limit and attempts == 1:  # no retry left: every box is undone and left out, as in training
+        assert not seams and rejected and all(r["status"] == "rejected" and r["seam_halo"] > 2.0 for r in rejected)
+        assert all((out / "labels" / f"{k:06d}.txt").read_text() == "" for k in range(3))
+        return
+    assert seams and not rejected
+    for s in seams:
+        if limit:  # repainted: the second attempt painted nothing, so nothing changed at all
+            assert s["attempts"] == 2 and s["seam_halo"] == 1.0, s
+        else:
+            assert s["attempts"] == 1 and s["seam_halo"] > 2.0, s
+
+
+def test_seam_limits_are_checked():
+    with pytest.raises(ConfigError, match="max_seam_halo"):
+        QualityConfig(max_seam_halo=0.9)
+    with pytest.raises(ConfigError, match="max_seam_edge"):
+        QualityConfig(max_seam_edge=0.0)
+    QualityConfig(max_seam_edge=1.5, max_seam_halo=1.0)
 
 
 def test_retries_do_not_depend_on_the_batch_size(tmp_path):
@@ -418,9 +517,11 @@ def test_blend_sweep_composes_over_all_blend_modes():
 
     from conftest import CONF
 
-    assert compose(["experiment=sweep_blend"]).inpaint.blend == "feather"  # composes; the sweep varies it
+    from idg.core.config import BLEND_MODES
+
+    assert compose(["experiment=sweep_blend"]).inpaint.blend == "color_laplacian"  # composes; the sweep varies it
     params = OmegaConf.load(CONF / "experiment" / "sweep_blend.yaml").hydra.sweeper.params
-    assert params["inpaint.blend"].split(",") == ["none", "feather", "gaussian", "poisson"]
+    assert tuple(params["inpaint.blend"].split(",")) == BLEND_MODES
 
 
 def test_study_start_up_checks_the_verifier_model_before_anything_loads(tmp_path):

@@ -16,7 +16,8 @@ from idg.data.records import SCHEMA, BackgroundRecord, ImageRecord, ObjectRecord
 def an_object(**extra) -> ObjectRecord:
     base = dict(id=0, class_name="fire", class_id=0, prompt="a fire", requested_box=[1, 2, 30, 40], box=[2, 3, 28, 37],
                 seed=2**62, window=[0, 0, 64, 64], status="accepted", attempts=1, box_iou=0.9, changed_fraction=0.5,
-                seam_score=1.1, verify_score=None, retry_reasons=[], generator="diffusion", strength=0.75, steps=4,
+                seam_edge=1.1, seam_halo=1.3, seam_halo_widths={"4": 1.3, "12": 1.1, "32": None},
+                verify_score=None, retry_reasons=[], generator="diffusion", strength=0.75, steps=4,
                 guidance=0.0, mask="rect", feather=8, blend="feather", mode="crop", sampler="random")
     return ObjectRecord(**{**base, **extra})
 

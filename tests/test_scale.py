@@ -1,5 +1,5 @@
 """Scale: sharded generation via the joblib launcher merges into the unsharded result; cache concurrency;
-sweep and launcher configs compose."""
+sweep and launcher configs compose (submitit and Ray run for real in test_launchers.py)."""
 
 import json
 import multiprocessing as mp
@@ -119,7 +119,8 @@ def test_sweep_experiments_compose(experiment):
 
 
 def test_launcher_configs_compose():
-    for launcher, needle in (("joblib", "n_jobs"), ("slurm", "gpus_per_node: 1"), ("ray_gpu", "num_gpus: 1")):
+    for launcher, needle in (("joblib", "n_jobs"), ("slurm", "gpus_per_node: 1"), ("ray_gpu", "num_gpus: 1"),
+                             ("slurm_local", "LocalLauncher"), ("ray_local", "num_gpus: 0")):
         res = run_idg([f"hydra/launcher={launcher}", "--cfg", "hydra"], timeout=120)
         if launcher != "joblib" and res.returncode != 0 and "Could not find 'hydra/launcher/" in res.stderr:
             pytest.fail(f"hydra/launcher={launcher}: its Hydra plugin is not installed ({res.stderr[-500:]})")

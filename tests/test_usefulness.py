@@ -46,7 +46,7 @@ def test_usefulness_smoke_writes_results_and_resumes(tmp_path):
     assert (run_dir / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| real_only | 0.2 | 2 |" in (run_dir / "results.md").read_text()
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["main_metric_name"] == "map50_95" and "eval/real_only/f1/map50" in metrics
+    assert metrics["main_metric_name"] == "map50_95" and "eval/real_only/f1/mean/map50" in metrics
     # Every detector run lives under the study's run dir (none in ./runs).
     done = _trainings(run_dir)
     assert len(done) == 14 and all(json.loads((run_dir / "detect" / k / "done.json").read_text())["key"] for k in done)
@@ -55,8 +55,9 @@ def test_usefulness_smoke_writes_results_and_resumes(tmp_path):
     again = run_idg(args, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
     assert _trainings(run_dir) == done  # no arm x fraction x seed was trained twice
-    log = again.stdout + again.stderr
-    assert "already trained" in log and "training yolov8n.yaml" not in log
+    console = again.stdout + again.stderr
+    assert console.count("trained earlier, kept") == 14 and " epoch 1/" not in console
+    assert "training yolov8n.yaml" not in (run_dir / "run.log").read_text().split("check_inputs ...")[-1]
     assert (run_dir / "results.csv").read_text() == results
 
 

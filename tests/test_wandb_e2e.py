@@ -31,7 +31,8 @@ def test_smoke_run_config_and_per_stage_metrics(smoke_wandb):
         "syn_only", "syn_then_real", "real_only"]
     assert "sweep" not in run.config
     for key in ("generate/images", "syn_only/f0_s0/epoch", "syn_only/f0_s0/metrics/mAP50-95(B)", "syn_only/f0_s0/train/box_loss",
-                "syn_then_real/f1_s0/metrics/mAP50(B)", "real_only/f1_s0/val/box_loss", "eval/syn_then_real/f1/map50_95",
+                "syn_then_real/f1_s0/metrics/mAP50(B)", "real_only/f1_s0/val/box_loss", "eval/syn_then_real/f1_s0/map50_95",
+                "eval/syn_then_real/f1/mean/map50_95", "eval/syn_only/f0_s0/ap50/fire", "eval/real_only/f1_s0/ap50_95/fire",
                 "main_metric"):
         assert key in run.history_keys, key
     # smoke trains 1 epoch per arm: one point each (Ultralytics' re-validation of best.pt is not forwarded)
@@ -53,7 +54,7 @@ def test_smoke_run_media_table_and_artifacts(smoke_wandb):
     # the objects table: one row per object
     (table,) = [json.loads(p.read_text()) for p in run.media("objects_*.table.json")]
     assert len(table["data"]) == n_objects
-    assert {"crop", "class", "prompt", "status", "x", "y", "w", "h", "verify_score", "seam_score"} <= set(table["columns"])
+    assert {"crop", "class", "prompt", "status", "x", "y", "w", "h", "verify_score", "seam_edge", "seam_halo"} <= set(table["columns"])
     # the dataset artifact (export + manifest) and one model artifact per training, naming that dataset
     (dataset,) = run.artifacts_of("dataset")
     files = {c.path for c in dataset.manifest.contents}
@@ -68,6 +69,25 @@ def test_smoke_run_media_table_and_artifacts(smoke_wandb):
     assert "map50_95" in models["forest_fire-syn_only-f0-s0"]
 
 
+def test_smoke_run_results_chart_per_class_aps_and_eval_figures(smoke_wandb):
+    run_dir, run = smoke_wandb
+    # the results chart: the plot as an image and a native line chart over a table (one line per arm)
+    assert run.history[[i for i, h in enumerate(run.history) if "charts/results/_type" in h][0]][
+        "charts/results/_type"] == "image-file"
+    assert "_wandb/visualize/charts/results_by_fraction" in run.config
+    (chart,) = [json.loads(p.read_text()) for p in run.media("results_by_fraction_table_*.table.json")]
+    assert {row[chart["columns"].index("lineKey")] for row in chart["data"]} == {"syn_only", "syn_then_real", "real_only"}
+    # per-class APs of every evaluation, in the one key scheme; each evaluation's PR curve and confusion matrix
+    for tag in ("syn_only/f0_s0", "syn_then_real/f1_s0", "real_only/f1_s0"):
+        for metric in ("ap50/fire", "ap50_95/fire", "map50", "precision"):
+            assert f"eval/{tag}/{metric}" in run.summary, (tag, metric)
+        assert f"eval/{tag}/pr_curve/_type" in run.history_keys and f"eval/{tag}/confusion_matrix/_type" in run.history_keys
+    assert len(run.media("pr_curve_*.png")) == len(run.media("confusion_matrix_*.png")) == 3
+    # the console is captured, and W&B staged nothing outside the run dir
+    assert "[3/3] real_only f=1 s=0" in (run.dir / "files" / "output.log").read_text()
+    assert {"staging", "cache"} <= {p.name for p in (run_dir / "wandb").iterdir()}
+
+
 def test_two_job_sweep_is_one_wandb_group_and_compares(tmp_path, tiny_model):
     sweep = tmp_path / "sweep"
     proc = run_idg(["--multirun", "experiment=smoke", "hydra/launcher=basic", f"hydra.sweep.dir={sweep}",
@@ -79,7 +99,8 @@ def test_two_job_sweep_is_one_wandb_group_and_compares(tmp_path, tiny_model):
     assert (jobs[0]["generate/backgrounds_generated"], jobs[0]["generate/backgrounds_from_cache"]) == (4, 0)
     assert (jobs[1]["generate/backgrounds_generated"], jobs[1]["generate/backgrounds_from_cache"]) == (0, 4)
     runs = [offline_runs(sweep / str(job))[0] for job in (0, 1)]
-    assert {r.group for r in runs} == {"sweep"}
+    (group,) = {r.group for r in runs}
+    assert group.startswith("sweep@")  # the dir's name and the time the sweep started
     assert [r.config["sweep"]["values"] for r in runs] == [{"inpaint.strength": 0.5}, {"inpaint.strength": 1.0}]
     assert all(r.config["sweep"]["keys"] == ["inpaint.strength"] for r in runs)
     assert [r.config["inpaint"]["strength"] for r in runs] == [0.5, 1.0]
@@ -91,7 +112,7 @@ def test_two_job_sweep_is_one_wandb_group_and_compares(tmp_path, tiny_model):
     metrics = [json.loads((sweep / str(job) / "metrics.json").read_text())["main_metric"] for job in (0, 1)]
     assert [(r["run"], r["inpaint.strength"]) for r in rows] == [("0", "0.5"), ("1", "1.0")]
     assert [float(r["main_metric (map50_95)"]) for r in rows] == metrics
-    assert "eval/syn_only/map50" in rows[0]
+    assert "eval/syn_only/f0/mean/map50" in rows[0]
     assert (sweep / "compare.png").stat().st_size > 0
 
 

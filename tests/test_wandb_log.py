@@ -66,7 +66,7 @@ def test_box_sets_without_quality_fields_has_no_rejected_set():
 
 def test_object_rows_reads_optional_quality_fields_and_keeps_rejected_first():
     plain = record(0, [obj(0, 0, (1, 2, 3, 4)), obj(1, 1, (5, 6, 7, 8))])
-    checked = record(1, [obj(0, 0, (1, 1, 4, 4), box_iou=0.9, attempts=2, seam_score=0.1, verify_score=0.8,
+    checked = record(1, [obj(0, 0, (1, 1, 4, 4), box_iou=0.9, attempts=2, seam_edge=0.9, seam_halo=1.7, verify_score=0.8,
                              status="accepted")],
                      rejected=[obj(1, 1, (2, 2, 6, 6), status="rejected", reject_reason="verify", crop="rejected/1_1.png",
                                    verify_score=0.05, attempts=3)])
@@ -77,6 +77,7 @@ def test_object_rows_reads_optional_quality_fields_and_keeps_rejected_first():
     assert (rows[0]["x"], rows[0]["y"], rows[0]["w"], rows[0]["h"]) == (1, 2, 3, 4)
     assert rows[0]["seed"] == str(2**62)  # a string: 64-bit seeds lose digits as JSON numbers in a browser
     assert rows[2]["attempts"] == 2 and rows[3]["reject_reason"] == "verify"
+    assert (rows[2]["seam_edge"], rows[2]["seam_halo"]) == (0.9, 1.7) and rows[0]["seam_halo"] is None
     assert rows[0]["crop"] == ("image", "images/train/000000.png", [1, 2, 3, 4])
     assert rows[3]["crop"] == ("file", "rejected/1_1.png", None)
     cut = object_rows([plain, checked], limit=2)
@@ -328,7 +329,14 @@ def test_sweep_info_reads_multirun_yaml(tmp_path):
         "hydra:\n  overrides:\n    task:\n    - experiment=smoke\n    - inpaint.strength=0.5,0.9\n")
     info = sweep_info(sweep, 1, ["experiment=smoke", "inpaint.strength=0.9"])
     assert info["keys"] == ["inpaint.strength"] and info["values"] == {"inpaint.strength": 0.9} and info["job"] == 1
-    assert info["name"] == "strength"  # outside the working dir: the dir's own name
-    assert group_name(sweep, cwd=tmp_path) == "sweeps/strength"
+    # outside the working dir: the dir's own name; both with the time the sweep started (multirun.yaml)
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime((sweep / "multirun.yaml").stat().st_mtime))
+    assert info["name"] == f"strength@{stamp}"
+    assert group_name(sweep, cwd=tmp_path) == f"sweeps/strength@{stamp}"
+    # a sweep dir named by date and time (Hydra's default) is unique already
+    dated = tmp_path / "multirun" / "forest_fire" / "2026-11-25_10-00-00"
+    dated.mkdir(parents=True)
+    (dated / "multirun.yaml").write_text("hydra: {}\n")
+    assert group_name(dated, cwd=tmp_path) == "multirun/forest_fire/2026-11-25_10-00-00"
     # no multirun.yaml (e.g. a sweeper with its search space in the config): every override counts
     assert sweep_info(tmp_path, 0, ["a=1", "b=x"])["keys"] == ["a", "b"]

@@ -23,7 +23,21 @@ class ModelLoadError(IdgError):
 
 
 class RunDirError(IdgError):
-    """The run directory holds outputs of a different run, or cannot be written."""
+    """The run directory holds outputs of a different run, is in use by another run, or cannot be written."""
+
+
+class DiskFullError(RunDirError):
+    """A write failed because its filesystem is full (or over quota); the message names device and file."""
+
+
+class UserErrorEscape(BaseException):
+    """Carries an IdgError out of a Hydra callback (Hydra turns an Exception raised there into a warning and
+    goes on), e.g. a bad ``hydra.run.dir`` found before Hydra creates it; ``idg.run`` reports ``error`` like
+    any other user error."""
+
+    def __init__(self, error: IdgError):
+        super().__init__(str(error))
+        self.error = error
 
 
 def full_error_requested() -> bool:

@@ -1,16 +1,23 @@
 """Events: what the stages tell the outside world, and the listeners that hear it.
 
-Stages never call a logger. They emit events on an :class:`Events` bus; a listener (``idg.report.wandb_log``
-is the one idg ships) implements the ``on_<event>`` methods it cares about. One table of events:
+Stages never call a logger. They emit events on an :class:`Events` bus; a listener implements the
+``on_<event>`` methods it cares about. idg ships two: the console (``idg.report.console``: stage lines, the
+training counter, the closing block) and W&B (``idg.report.wandb_log``). One table of events:
 
 =============  ==========================================================  =====================================
 event          payload                                                     emitted by
 =============  ==========================================================  =====================================
+``stage``      ``name, status, seconds, detail``: a stage ``started`` or   the pipeline, around each stage
+               ``done`` (elapsed seconds, a one-line summary)
 ``metrics``    flat ``{key: number}`` (``generate/*``, ``quality/*``,      generate, evaluate
                ``eval/*``)
+``training``   a :class:`~idg.study.arms.TrainingStep`: one detector       train (before and after each one)
+               training of the study started, done or skipped
 ``epoch``      ``tag, epoch, metrics`` of one detector training epoch       train (Ultralytics callbacks)
 ``generation`` ``root, records, names, cache_dir, dataset_name, complete``  generate (samples, tables, artifact)
-``table``      ``key, rows``                                               evaluate (``eval/results``)
+``table``      ``key, rows``                                               evaluate (``tables/results``)
+``images``     ``{key: png path}``: figures made on disk                   evaluate (results plot, PR curves)
+``chart``      ``key, title, xname, series``: ``{name: [(x, y), ...]}``    evaluate (mAP vs real fraction)
 ``models``     ``trainings, dataset_name, dataset_root``                   train / evaluate (model artifacts)
 ``summary``    the run's final metrics                                     the pipeline, at the end
 ``finish``     ``exit_code`` (0: complete, 1: failed or interrupted)       the pipeline, always
@@ -24,7 +31,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Sequence
 
-EVENTS = ("metrics", "epoch", "generation", "table", "models", "summary", "finish")
+EVENTS = ("stage", "metrics", "training", "epoch", "generation", "table", "images", "chart", "models", "summary",
+          "finish")
 
 
 class Events:

@@ -6,20 +6,23 @@ A run dir (Hydra's ``hydra.run.dir``)::
     dataset/                                                the export (DatasetLayout below)
     real/                                                   links to the real images, labels mapped to the classes
     copy_paste/f<fraction>_s<seed>/{dataset/,sources.json}  generator=copy_paste: one set per (fraction, seed)
+    sets/f<fraction>_s<seed>/{dataset/,sources.json}        diffusion sets made per real subset (real_empty /
+                                                            real_train backgrounds, real_prior boxes); prior.json
     shortcut/                                               the held-out null-prompt set for seam-shortcut rates
     detect/<arm>/f<fraction>_s<seed>/                       one Ultralytics training (+ done.json, eval_real/)
     results.{csv,json,md,png}                               the study's results
     wandb/                                                  the W&B run's files
+    .idg.lock                                               held while a run writes the dir (idg.core.lock)
 
 An export (``dataset/``, and each copy-paste set's)::
 
-    data.yaml  annotations.json  manifest.jsonl  generation.json
+    data.yaml  annotations.json  annotations_{train,val}.json  manifest.jsonl  generation.json
     images/{train,val}/NNNNNN.<png|jpg>  labels/{train,val}/NNNNNN.txt  rejected/NNNNNN_<object>.png
     images/dropped/, labels/dropped/                        autolabel images without a box, left out (on_empty=drop)
 
 A study comparing generators (``study.generators``) holds one run-dir-like folder per generator::
 
-    generators/<generator>/{dataset/,copy_paste/,shortcut/,samples.png,detect/<synthetic arm>/...}
+    generators/<generator>/{dataset/,copy_paste/,sets/,shortcut/,samples.png,detect/<synthetic arm>/...}
     detect/real_only/...                                    the real-only baselines, shared by every generator
 """
 
@@ -32,6 +35,7 @@ from typing import List, Sequence
 SPLITS = ("train", "val")  # what the export's data.yaml and COCO hold
 DROPPED = "dropped"  # autolabel images left out of the export (labeler.on_empty=drop), kept for inspection
 ALL_SPLITS = SPLITS + (DROPPED,)
+LOCK_NAME = ".idg.lock"
 RESULT_FILES = ("csv", "json", "md", "png")
 
 
@@ -74,6 +78,9 @@ class DatasetLayout:
     @property
     def coco(self) -> Path:
         return self.root / "annotations.json"
+
+    def coco_split(self, split: str) -> Path:
+        return self.root / f"annotations_{split}.json"
 
     @property
     def generation(self) -> Path:
@@ -129,6 +136,18 @@ class RunLayout:
         return RunLayout(self.copy_paste / tag(fraction, seed))
 
     @property
+    def sets(self) -> Path:
+        return self.root / "sets"
+
+    def subset_set(self, fraction: float, seed: int) -> "RunLayout":
+        """A diffusion set made for one real subset (its backgrounds or box prior come from it)."""
+        return RunLayout(self.sets / tag(fraction, seed))
+
+    @property
+    def prior(self) -> Path:
+        return self.root / "prior.json"
+
+    @property
     def sources(self) -> Path:
         return self.root / "sources.json"
 
@@ -149,6 +168,11 @@ class RunLayout:
     @property
     def wandb(self) -> Path:
         return self.root / "wandb"
+
+    @property
+    def lock(self) -> Path:
+        """Held by the run writing this dir (:mod:`idg.core.lock`); removed when it ends cleanly."""
+        return self.root / LOCK_NAME
 
     def entries(self, names: Sequence[str]) -> List[Path]:
         """Run-dir entries by name (the stage table's ``writes``)."""

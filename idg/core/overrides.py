@@ -8,6 +8,8 @@ swept keys go into every run's config) and ``python -m idg.compare`` read them t
 from __future__ import annotations
 
 import os
+import re
+import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -66,15 +68,31 @@ def multirun_swept_keys(sweep_dir: Path) -> List[str]:
     return swept_keys([str(x) for x in task])
 
 
+STAMPED = re.compile(r"\d{4}-\d{2}-\d{2}\D+\d{2}[-:]\d{2}[-:]\d{2}")  # a date and a time, as Hydra's ${now:...} dirs
+
+
+def sweep_stamp(sweep_dir: str | os.PathLike) -> Optional[str]:
+    """When the sweep started: the time Hydra wrote its ``multirun.yaml`` (rewritten by every sweep into the
+    dir, so two sweeps into one dir differ); None without that file."""
+    path = Path(sweep_dir) / "multirun.yaml"
+    if not path.is_file():
+        return None
+    return time.strftime("%Y-%m-%d_%H-%M-%S", time.localtime(path.stat().st_mtime))
+
+
 def group_name(sweep_dir: str | os.PathLike, cwd: Optional[Path] = None) -> str:
-    """W&B group of a sweep: its dir relative to the working dir (``multirun/forest_fire/2026-..``), or
-    the dir's own name when it lies elsewhere; at most 128 characters, W&B's limit."""
+    """W&B group of a sweep: its dir relative to the working dir (the dir's own name when it lies elsewhere)
+    plus, unless the dir is already named by date and time (``multirun/forest_fire/2026-11-25_10-00-00``,
+    the default), ``@<time the sweep started>`` (:func:`sweep_stamp`), so two sweeps into dirs of one name
+    are two groups. At most 128 characters, W&B's limit (the start is cut)."""
     path = Path(sweep_dir).resolve()
     try:
         name = path.relative_to((cwd or Path.cwd()).resolve()).as_posix()
     except ValueError:
         name = path.name
-    return (name or path.name)[-128:]
+    name = name or path.name
+    stamp = None if STAMPED.search(name) else sweep_stamp(path)
+    return (f"{name}@{stamp}" if stamp else name)[-128:]
 
 
 def sweep_info(sweep_dir: str | os.PathLike, job_num: int, job_overrides: Sequence[str]) -> Dict[str, Any]:

@@ -23,14 +23,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def check_run_dir(run_dir: Path) -> None:
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".idg_write_test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        raise RunDirError(f"run dir {run_dir} is not writable ({exc.strerror or exc}); set hydra.run.dir to a writable path") from None
+def check_run_dir(run_dir: Path, key: str = "hydra.run.dir") -> None:
+    """The run dir is a directory this process can write (created if missing)."""
+    from idg.core.paths import check_dir
+
+    check_dir(run_dir, key, f"set {key} to a writable directory")
 
 
 def previous_outputs(cfg: "IdgConfig", run_dir: Path) -> List[Path]:

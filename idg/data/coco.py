@@ -1,5 +1,6 @@
 """COCO detection JSON of an export: image id = index + 1, category id = class id + 1, ``bbox`` the pixel
-``[x, y, w, h]`` of the manifest (COCO's own convention, so boxes go over unchanged)."""
+``[x, y, w, h]`` of the manifest (COCO's own convention, so boxes go over unchanged). Annotation ids count
+within each file."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ def coco_dict(records: Sequence[dict], names: Sequence[str]) -> dict:
     for rec in records:
         image_id = rec["index"] + 1
         images.append({"id": image_id, "file_name": rec["image"], "width": rec["width"], "height": rec["height"]})
-        for obj in rec["objects"]:
+        for obj in (rec.get("real_objects") or []) + rec["objects"]:  # real_train: its real labels, then the new
             x, y, w, h = obj["box"]
             annotations.append(
                 {"id": len(annotations) + 1, "image_id": image_id, "category_id": obj["class_id"] + 1,
@@ -29,4 +30,9 @@ def coco_dict(records: Sequence[dict], names: Sequence[str]) -> dict:
 
 
 def write_coco(layout: DatasetLayout, records: Sequence[dict], names: Sequence[str]) -> Path:
+    """``annotations.json`` (every image) and one file per split, ``annotations_<split>.json`` (what
+    Detectron2 and MMDetection users register as their train and val sets); ids agree across the files."""
+    for split in ("train", "val"):
+        part = [r for r in records if r["split"] == split]
+        atomic_write_text(layout.coco_split(split), json.dumps(coco_dict(part, names), separators=(",", ":")) + "\n")
     return atomic_write_text(layout.coco, json.dumps(coco_dict(records, names), separators=(",", ":")) + "\n")

@@ -1,6 +1,10 @@
-"""Real data: read and validate a YOLO ``data.yaml`` at start-up and map its classes onto the synthetic ones.
+"""Real data: read and validate a YOLO ``data.yaml`` (or COCO JSON, :mod:`idg.data.coco_import`) at
+start-up and map its classes onto the synthetic ones.
 
-Every problem is a DataError naming the file (and line). The real set is never modified: see
+Splits ``train`` and ``val`` are required, ``test`` is optional (the split nobody tunes on: the study
+evaluates every arm on it too). Labels are read as Ultralytics reads them (:mod:`idg.data.labels`: label-less
+images are backgrounds, polygons become boxes, boxes past the edge are clipped, each counted and reported
+once); every genuine problem is a DataError naming the file (and line). The real set is never modified: see
 :mod:`idg.data.subsets` for the prepared copy in the run dir and the subsets per (fraction, seed).
 """
 
@@ -9,22 +13,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import yaml
-from PIL import Image, UnidentifiedImageError
 
 from idg.core.config import RealConfig
 from idg.core.errors import DataError
+from idg.data.labels import LabelledImage, ReadNotes, check_image, read_label, read_text
 from idg.data.yolo import IMG_SUFFIXES, label_path
 
 log = logging.getLogger(__name__)
 
-@dataclass
-class LabelledImage:
-    image: Path
-    label: Path
-    boxes: List[List[float]]  # [class_id (real), cx, cy, w, h]
+SPLITS = ("train", "val", "test")  # test is optional
 
 
 @dataclass
@@ -36,6 +36,11 @@ class RealDataset:
     splits: Dict[str, List[LabelledImage]]
     to_synthetic: Dict[int, int]  # real class id -> synthetic class id
     synthetic_names: List[str] = field(default_factory=list)
+    notes: ReadNotes = field(default_factory=ReadNotes)  # what was read the lenient way (Ultralytics' rules)
+
+    @property
+    def has_test(self) -> bool:
+        return "test" in self.splits
 
     def classes_in(self, item: LabelledImage) -> set:
         return {self.to_synthetic[int(b[0])] for b in item.boxes if int(b[0]) in self.to_synthetic}
@@ -56,10 +61,7 @@ def _names(data: dict, path: Path) -> List[str]:
     raise DataError(f"{path}: no 'names' (class names) list or mapping")
 
 
-def _split_paths(data: dict, key: str, root: Path, path: Path) -> List[Path]:
-    value = data.get(key)
-    if value is None:
-        raise DataError(f"{path}: no '{key}' split")
+def _split_paths(value, key: str, root: Path, path: Path) -> List[Path]:
     out = []
     for item in value if isinstance(value, list) else [value]:
         p = Path(str(item)).expanduser()
@@ -71,6 +73,9 @@ def _split_paths(data: dict, key: str, root: Path, path: Path) -> List[Path]:
             p = q
         if not p.exists():
             raise DataError(f"{path}: {key} split {item!r} not found (looked for {p})")
+        if p.is_file() and p.suffix.lower() in IMG_SUFFIXES:
+            raise DataError(f"{path}: {key} split {item!r} is an image file; give a folder of images or a .txt "
+                            f"file listing image paths (one per line)")
         out.append(p)
     return out
 
@@ -80,50 +85,22 @@ def _images(paths: List[Path], key: str, yaml_path: Path) -> List[Path]:
     for p in paths:
         if p.is_dir():
             images += sorted(f for f in p.rglob("*") if f.suffix.lower() in IMG_SUFFIXES and f.is_file())
-        else:  # a txt list of image paths, relative to the list's folder
-            for line in p.read_text().splitlines():
-                line = line.strip()
-                if line:
-                    f = Path(line)
-                    images.append(f if f.is_absolute() else (p.parent / f).resolve())
+            continue
+        # a txt list of image paths, relative to the list's folder
+        for n, line in enumerate(read_text(p, f"{key} split list").splitlines(), start=1):
+            line = line.strip()
+            if not line:
+                continue
+            f = Path(line).expanduser()
+            f = f if f.is_absolute() else (p.parent / f).resolve()
+            if f.suffix.lower() not in IMG_SUFFIXES:
+                raise DataError(f"{p}, line {n}: {line!r} is not an image file ({', '.join(sorted(IMG_SUFFIXES))})")
+            if not f.is_file():
+                raise DataError(f"{p}, line {n}: image {f} not found")
+            images.append(f)
     if not images:
         raise DataError(f"{yaml_path}: the {key} split has no images ({', '.join(map(str, paths))})")
     return images
-
-
-def _read_label(label: Path, nc: int) -> List[List[float]]:
-    boxes = []
-    for n, line in enumerate(label.read_text().splitlines(), start=1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 5:
-            raise DataError(f"{label}, line {n}: expected 'class cx cy w h', got {line.strip()!r}")
-        try:
-            values = [float(v) for v in parts]
-        except ValueError:
-            raise DataError(f"{label}, line {n}: not numbers: {line.strip()!r}") from None
-        cls = values[0]
-        if cls != int(cls) or not 0 <= cls < nc:
-            raise DataError(f"{label}, line {n}: class id {parts[0]} is out of range 0..{nc - 1}")
-        cx, cy, w, h = values[1:]
-        eps = 1e-6
-        if not (0 - eps <= cx <= 1 + eps and 0 - eps <= cy <= 1 + eps and 0 < w <= 1 + eps and 0 < h <= 1 + eps):
-            raise DataError(f"{label}, line {n}: box {parts[1:]} is outside [0, 1] (labels must be normalised)")
-        if cx - w / 2 < -1e-3 or cx + w / 2 > 1 + 1e-3 or cy - h / 2 < -1e-3 or cy + h / 2 > 1 + 1e-3:
-            raise DataError(f"{label}, line {n}: box {parts[1:]} extends outside the image")
-        boxes.append(values)
-    return boxes
-
-
-def _check_image(image: Path) -> None:
-    try:
-        with Image.open(image) as im:
-            im.verify()
-        with Image.open(image) as im:  # verify() does not decode; a truncated file fails on load
-            im.load()
-    except (OSError, UnidentifiedImageError, SyntaxError) as exc:
-        raise DataError(f"{image}: corrupt or unreadable image ({exc})") from None
 
 
 def class_mapping(real_names: Sequence[str], synthetic: Sequence[str], overrides: Dict[str, str], yaml_path: Path) -> Dict[int, int]:
@@ -152,38 +129,92 @@ def class_mapping(real_names: Sequence[str], synthetic: Sequence[str], overrides
     return mapping
 
 
+def read_yolo_splits(path: Path, data: dict, nc: int, check_images: bool, test: Optional[str],
+                     notes: ReadNotes) -> Dict[str, List[LabelledImage]]:
+    """The labelled images of each split of a YOLO data.yaml (``test`` optional; ``real.test`` adds or
+    replaces it)."""
+    root = Path(data["path"]).expanduser() if data.get("path") else path.parent
+    if not root.is_absolute():
+        root = (path.parent / root).resolve()
+    values = {key: data.get(key) for key in SPLITS}
+    if test:
+        values["test"] = test
+    splits: Dict[str, List[LabelledImage]] = {}
+    for key in SPLITS:
+        if values[key] is None:
+            if key == "test":
+                continue
+            raise DataError(f"{path}: no '{key}' split")
+        items = []
+        for image in _images(_split_paths(values[key], key, root, path), key, path):
+            label = label_path(image)
+            if check_images:
+                check_image(image)
+            if label.is_file():
+                items.append(LabelledImage(image, label, read_label(label, nc, notes)))
+            else:  # Ultralytics reads an image without a label file as a background image
+                notes.note("backgrounds", str(image))
+                items.append(LabelledImage(image, None, []))
+        splits[key] = items
+    return splits
+
+
+def check_disjoint(splits: Dict[str, List[LabelledImage]], path: Path) -> None:
+    seen = {k: {i.image.resolve() for i in v} for k, v in splits.items()}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        if a in seen and b in seen:
+            overlap = seen[a] & seen[b]
+            if overlap:
+                raise DataError(f"{path}: {len(overlap)} image(s) are in both {a} and {b}, e.g. {sorted(overlap)[0]}")
+
+
 def load_real(cfg: RealConfig, synthetic_names: Sequence[str]) -> RealDataset:
-    """Read and validate ``cfg.data``; every problem raises DataError naming the file."""
+    """Read and validate the real dataset of ``cfg`` (YOLO data.yaml or COCO JSON); every problem raises
+    DataError naming the file (and line). What was read the lenient way is logged once."""
+    notes = ReadNotes()
+    if cfg.format == "coco":
+        from idg.data.coco_import import read_coco
+
+        path, names, splits = read_coco(cfg, notes)
+    else:
+        path, names, splits = _read_yolo(cfg, notes)
+    check_disjoint(splits, path)
+    for line in notes.lines():
+        log.warning("real data (%s): %s", path, line)
+    mapping = class_mapping(names, synthetic_names, cfg.class_map, path)
+    return RealDataset(path, names, splits, mapping, list(synthetic_names), notes)
+
+
+def read_real_quietly(cfg: RealConfig) -> tuple:
+    """(class names, train split) of the real dataset, read without logging (``classes=from_real`` reads it
+    before the start-up checks, which read and report it again)."""
+    notes = ReadNotes()
+    if cfg.format == "coco":
+        from idg.data.coco_import import read_coco
+
+        _, names, splits = read_coco(cfg, notes)
+    else:
+        _, names, splits = _read_yolo(cfg, notes)
+    return names, splits["train"]
+
+
+def _yaml(cfg: RealConfig) -> tuple:
     if not cfg.data:
-        raise DataError("real.data is not set: pass real.data=<path/to/data.yaml> (YOLO layout)")
+        raise DataError("real.data is not set: pass real.data=<path/to/data.yaml> (YOLO layout), or real.format=coco "
+                        "with real.train_json / real.val_json / real.images")
     path = Path(cfg.data).expanduser()
     if not path.is_file():
         raise DataError(f"real.data={cfg.data}: file not found")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_text(path, "data.yaml"))
     except yaml.YAMLError as exc:
         raise DataError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a mapping with train, val and names")
+    return path, data
+
+
+def _read_yolo(cfg: RealConfig, notes: ReadNotes) -> tuple:
+    path, data = _yaml(cfg)
     names = _names(data, path)
-    root = Path(data["path"]).expanduser() if data.get("path") else path.parent
-    if not root.is_absolute():
-        root = (path.parent / root).resolve()
-    splits: Dict[str, List[LabelledImage]] = {}
-    for key in ("train", "val"):
-        items = []
-        for image in _images(_split_paths(data, key, root, path), key, path):
-            label = label_path(image)
-            if not label.is_file():
-                raise DataError(
-                    f"{image}: no label file (expected {label}); write an empty .txt for an image without objects"
-                )
-            if cfg.check_images:
-                _check_image(image)
-            items.append(LabelledImage(image, label, _read_label(label, len(names))))
-        splits[key] = items
-    overlap = {i.image.resolve() for i in splits["train"]} & {i.image.resolve() for i in splits["val"]}
-    if overlap:
-        raise DataError(f"{path}: {len(overlap)} image(s) are in both train and val, e.g. {sorted(overlap)[0]}")
-    mapping = class_mapping(names, synthetic_names, cfg.class_map, path)
-    return RealDataset(path, names, splits, mapping, list(synthetic_names))
+    return path, names, read_yolo_splits(path, data, len(names), cfg.check_images, cfg.test, notes)

@@ -15,7 +15,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-SCHEMA = 1
+SCHEMA = 2  # 2: seam_score became seam_edge, with seam_halo and seam_halo_widths beside it
 
 
 class RecordError(ValueError):
@@ -35,16 +35,18 @@ class RejectedAttempt:
 
 @dataclass
 class BackgroundRecord:
-    """Where an image's background came from. ``key`` names its entry in the background cache
-    (``<cache_dir>/backgrounds/<key[:2]>/<key>.png``, the attempt that was kept)."""
+    """Where an image's background came from. Prompt backgrounds: ``key`` names the entry in the background
+    cache (``<cache_dir>/backgrounds/<key[:2]>/<key>.png``, the attempt that was kept). Photo backgrounds
+    (``source`` images, real_empty, real_train): ``key`` is the hash of the photo's content and fit, and the
+    prompt fields are null."""
 
     key: str
-    prompt: str
-    negative_prompt: str
-    seed: int
-    steps: int
-    guidance: float
-    model: str
+    prompt: Optional[str]
+    negative_prompt: Optional[str]
+    seed: int  # prompts: the text-to-image seed; photos: the seed of the random crop
+    steps: Optional[int]
+    guidance: Optional[float]
+    model: Optional[str]
     attempts: int
     phash: Optional[str]  # 64-bit perceptual hash, hex
     artifact: Optional[str]  # the artifact it still has after the last attempt (kept and flagged), else None
@@ -52,6 +54,15 @@ class BackgroundRecord:
     scheduler: Optional[str] = None  # model.scheduler when set (else the checkpoint's own)
     scheduler_args: Optional[Dict[str, Any]] = None
     loras: Optional[List[Dict[str, Any]]] = None  # model.loras when set: [{path, scale}]
+    source: str = "prompts"  # prompts | images | real_empty | real_train
+    duplicate_of: Optional[int] = None  # prompts, quality.duplicates=keep: the earlier image it near-duplicates
+    photo: Optional[str] = None  # photo sources: absolute path of the photo
+    photo_sha256: Optional[str] = None  # SHA-256 of the photo file's bytes
+    photo_size: Optional[List[int]] = None  # [width, height] of the photo
+    fit: Optional[str] = None  # center_crop | random_crop | letterbox
+    crop: Optional[List[int]] = None  # the photo region used, [x, y, w, h] in photo pixels
+    duplicate_of_photo: Optional[str] = None  # another photo of the pool this one near-duplicates (kept: flagged)
+    real_objects_cut: Optional[int] = None  # real_train: labelled objects left out because the crop cut them
 
 
 @dataclass
@@ -72,7 +83,9 @@ class ObjectRecord:
     attempts: int
     box_iou: Optional[float]  # requested vs final box
     changed_fraction: Optional[float]
-    seam_score: Optional[float]
+    seam_edge: Optional[float]  # sharp-edge seam term (~1: none); None where not measured or measurable
+    seam_halo: Optional[float]  # halo seam term against the image before the paste (1: unchanged)
+    seam_halo_widths: Optional[Dict[str, Optional[float]]]  # the halo term per ring width (key: px at 768 px)
     verify_score: Optional[float]
     retry_reasons: List[str]
     generator: str
@@ -116,6 +129,27 @@ class AutolabelRecord:
 
 
 @dataclass
+class RealObjectRecord:
+    """``real_train``: a labelled object the real image already held (its label is kept beside the new ones)."""
+
+    class_name: str  # "class" in JSON
+    class_id: int
+    box: List[int]  # pixel [x, y, w, h] in the generated image (after background.fit)
+    origin: str = "real"
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = _to_dict(self)
+        out["class"] = out.pop("class_name")
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "real object") -> "RealObjectRecord":
+        if isinstance(data, dict) and "class" in data:
+            data = {**{k: v for k, v in data.items() if k != "class"}, "class_name": data["class"]}
+        return _from_dict(cls, data, where)
+
+
+@dataclass
 class ImageRecord:
     """One manifest line: an image, its label file (both relative to the export root) and its objects."""
 
@@ -130,12 +164,15 @@ class ImageRecord:
     rejected: List[ObjectRecord]
     objects_dropped: int  # sampled objects that did not fit (non_overlap / grid)
     schema: int = SCHEMA
+    real_objects: Optional[List[RealObjectRecord]] = None  # real_train: the real image's own labelled objects
     autolabel: Optional[AutolabelRecord] = None  # generator=autolabel
 
     def to_dict(self) -> Dict[str, Any]:
         out = _to_dict(self)
         out["objects"] = [o.to_dict() for o in self.objects]
         out["rejected"] = [o.to_dict() for o in self.rejected]
+        if self.real_objects is not None:
+            out["real_objects"] = [o.to_dict() for o in self.real_objects]
         return out
 
     @classmethod
@@ -143,10 +180,12 @@ class ImageRecord:
         return _from_dict(cls, data, where)
 
 
-# left out of the JSON when unset
-OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of", "labeler_score", "labeler_query", "autolabel",
-            "strength", "steps", "guidance", "mask", "feather", "blend", "mode", "sampler", "scheduler",
-            "scheduler_args", "loras", "model"}
+# Left out of the JSON when unset (so records read as before the photo sources, schedulers, LoRAs and the
+# autolabel generator existed; an autolabel object has no painting settings).
+OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of", "scheduler", "scheduler_args", "loras", "model", "photo",
+            "photo_sha256", "photo_size", "fit", "duplicate_of_photo", "real_objects_cut", "real_objects",
+            "labeler_score", "labeler_query", "autolabel", "strength", "steps", "guidance", "mask", "feather", "blend",
+            "mode", "sampler"}
 
 
 def _to_dict(record: Any) -> Dict[str, Any]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import yaml
 
@@ -30,8 +30,22 @@ class PreparedReal:
     root: Path
     train: List[Path]  # linked train images, in the real set's order
     train_classes: List[set]
-    val_yaml: Path
+    val_yaml: Path  # data.yaml of the evaluation splits: val, and test when the real set has one
     names: List[str]
+    splits: Tuple[str, ...] = ("val",)  # the splits every arm is evaluated on
+    negatives: List[Path] = field(default_factory=list)  # label-free photos added to every real training
+
+    @property
+    def has_test(self) -> bool:
+        return "test" in self.splits
+
+    def empty(self, fraction: float, seed: int) -> List[Path]:
+        """The images of the (fraction, seed) subset without an object of the selected classes."""
+        return [self.train[i] for i in subset_indices(self.train_classes, fraction, seed) if not self.train_classes[i]]
+
+    def labelled(self, fraction: float, seed: int) -> List[Path]:
+        """The images of the (fraction, seed) subset holding at least one object of the selected classes."""
+        return [self.train[i] for i in subset_indices(self.train_classes, fraction, seed) if self.train_classes[i]]
 
     def subset(self, fraction: float, seed: int) -> List[Path]:
         return [self.train[i] for i in subset_indices(self.train_classes, fraction, seed)]
@@ -43,6 +57,8 @@ class PreparedReal:
         listing = self.root / "subsets" / f"{name}.txt"
         atomic_write_text(listing, "".join(f"{p}\n" for p in self.subset(fraction, seed)))
         train = [str(listing)] + [str(p) for p in (extra_train or [])]
+        if self.negatives:  # study.real_negatives: the photo backgrounds, as label-free images
+            train.append(str(self.root / "negatives.txt"))
         doc = {"path": str(self.root), "train": train if len(train) > 1 else train[0], "val": "images/val",
                "nc": len(self.names), "names": {i: n for i, n in enumerate(self.names)}}
         return atomic_write_text(self.root / "subsets" / f"{name}.yaml", yaml.safe_dump(doc, sort_keys=False))
@@ -100,9 +116,33 @@ def prepare_real(ds: RealDataset, root: str | Path) -> PreparedReal:
             if split == "train":
                 train.append(dst)
                 train_classes.append(ds.classes_in(item))
-    val_yaml = atomic_write_text(
-        root / "val.yaml",
-        yaml.safe_dump({"path": str(root), "train": "images/train", "val": "images/val", "nc": len(ds.synthetic_names),
-                        "names": {i: n for i, n in enumerate(ds.synthetic_names)}}, sort_keys=False),
-    )
-    return PreparedReal(root, train, train_classes, val_yaml, list(ds.synthetic_names))
+    for stale in ("test",):  # a split the real set no longer has
+        if stale not in ds.splits:
+            for d in (root / "images" / stale, root / "labels" / stale):
+                shutil.rmtree(d, ignore_errors=True)
+    splits = tuple(s for s in ("val", "test") if s in ds.splits)
+    doc = {"path": str(root), "train": "images/train", "val": "images/val", "nc": len(ds.synthetic_names),
+           "names": {i: n for i, n in enumerate(ds.synthetic_names)}}
+    if "test" in splits:
+        doc["test"] = "images/test"
+    val_yaml = atomic_write_text(root / "val.yaml", yaml.safe_dump(doc, sort_keys=False))
+    return PreparedReal(root, train, train_classes, val_yaml, list(ds.synthetic_names), splits)
+
+
+def add_negatives(real: PreparedReal, photos: Sequence[Path]) -> PreparedReal:
+    """``study.real_negatives``: the photo backgrounds join every real training as label-free images (links
+    under ``real/negatives/`` with empty label files), so a gain of the synthetic arms comes from the
+    objects pasted into the photos, not from extra real scenes."""
+    img_dir, lab_dir = real.root / "negatives" / "images", real.root / "negatives" / "labels"
+    for d in (img_dir, lab_dir):
+        shutil.rmtree(d, ignore_errors=True)
+        d.mkdir(parents=True)
+    links = []
+    for n, photo in enumerate(sorted({Path(p).resolve() for p in photos})):
+        dst = img_dir / f"neg_{n:05d}{photo.suffix.lower()}"
+        _link(photo, dst)
+        (lab_dir / f"neg_{n:05d}.txt").write_text("")
+        links.append(dst)
+    atomic_write_text(real.root / "negatives.txt", "".join(f"{p}\n" for p in links))
+    real.negatives = links
+    return real

@@ -106,13 +106,13 @@ class AutolabelImages(PromptBackgrounds):
             super().count_retry(reason)
 
     def final(self, index: int, attempt: int, image: np.ndarray, phash_hex: str, reason: Optional[str],
-              rejected: List[RejectedAttempt]) -> LabelledImage:
+              rejected: List[RejectedAttempt], duplicate: Optional[int] = None) -> LabelledImage:
         found = self._found[(index, attempt)]
         for key in [k for k in self._found if k[0] == index]:  # this image's other attempts are done with
             del self._found[key]
         # Still empty after the last retry: kept as background, not flagged as an artifact.
-        bg = super().final(index, attempt, image, phash_hex, None if reason == "empty" else reason, rejected)
-        return LabelledImage(bg.image, bg.record, list(found), named_classes(self.cfg, index))
+        bg = super().final(index, attempt, image, phash_hex, None if reason == "empty" else reason, rejected, duplicate)
+        return LabelledImage(bg.image, bg.record, detections=list(found), named=named_classes(self.cfg, index))
 
 
 class AutolabelEngine(Engine):
@@ -142,7 +142,8 @@ class AutolabelEngine(Engine):
             ObjectRecord(
                 id=k, class_name=names[d.cls], class_id=d.cls, prompt=bg.prompt, requested_box=None, box=list(d.box),
                 seed=bg.seed, window=None, status="accepted", attempts=bg.attempts, box_iou=None, changed_fraction=None,
-                seam_score=None, verify_score=None, retry_reasons=[], generator="autolabel",
+                seam_edge=None, seam_halo=None, seam_halo_widths=None, verify_score=None, retry_reasons=[],
+                generator="autolabel",
                 labeler_score=clean_float(d.score), labeler_query=self.labeler.query(d),
             )
             for k, d in enumerate(image.detections)
@@ -163,7 +164,10 @@ class AutolabelEngine(Engine):
         )
 
 
-def autolabel_engine(cfg: IdgConfig, layout: DatasetLayout, pipes: Lazy, stats: GenerationStats) -> AutolabelEngine:
-    """The ``engine_factory`` of :func:`idg.generate.engine.run_generation` for ``generator=autolabel``."""
+def autolabel_engine(cfg: IdgConfig, layout: DatasetLayout, pipes: Lazy, stats: GenerationStats,
+                     pools: Optional[dict] = None, prior=None) -> AutolabelEngine:
+    """The ``engine_factory`` of :func:`idg.generate.engine.run_generation` for ``generator=autolabel``. It
+    draws from the prompts alone (the config refuses photo backgrounds for it) and samples no boxes, so
+    ``pools`` and ``prior`` are unused."""
     labeler = ImageLabeler(cfg, stats)
     return AutolabelEngine(cfg, layout, AutolabelImages(cfg, pipes, stats, model_identity(cfg), labeler), stats)

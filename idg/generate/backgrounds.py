@@ -33,18 +33,27 @@ class PromptBackgrounds:
     ``phashes`` holds the final pHash of every image decided so far (and of finished images on resume), for
     the near-duplicate check."""
 
-    def __init__(self, cfg: IdgConfig, pipes: Lazy, stats, model_identity: Lazy):
+    def __init__(self, cfg: IdgConfig, pipes: Lazy, stats, model_identity: Lazy, members: Optional[Sequence[int]] = None):
         self.cfg = cfg
         self.pipes = pipes
         self.stats = stats
         self._identity = model_identity
         self.cache = BackgroundCache(cfg.generate.cache_dir, cfg.generate.use_cache)
-        self.plan = background_plan(cfg.background.prompts, cfg.generate.num_images)
+        # members: the global image indices this source serves (part of a background.mix), else all images
+        self.plan = background_plan(cfg.background.prompts, cfg.generate.num_images if members is None else len(members))
+        self.members = list(range(len(self.plan))) if members is None else list(members)
+        self._position = {i: p for p, i in enumerate(self.members)}
+        self.keep_duplicates = cfg.quality.duplicate_policy(photo=False) == "keep"
         self.phashes: Dict[int, int] = {}
         self._records: Dict[int, BackgroundRecord] = {}
 
     def __len__(self) -> int:
         return len(self.plan)
+
+    def resume(self, done: Dict[int, dict]) -> None:
+        """Finished images' hashes, so a resumed run finds the same near-duplicates as an uninterrupted one."""
+        self.phashes = {i: int(rec["background"]["phash"], 16) for i, rec in done.items()
+                        if i in self._position and (rec.get("background") or {}).get("phash")}
 
     # -- what image i's background depends on
 
@@ -55,7 +64,7 @@ class PromptBackgrounds:
         return derive_seed(self.cfg.generate.seed, "background", index, attempt)
 
     def prompt(self, index: int) -> str:
-        return self.cfg.background.prompts[self.plan[index]].prompt
+        return self.cfg.background.prompts[self.plan[self._position[index]]].prompt
 
     def negative(self) -> str:
         return self.cfg.background.negative_prompt or self.cfg.model.negative_prompt
@@ -120,15 +129,18 @@ class PromptBackgrounds:
                 img, raw = candidates.pop(i)
                 h = phash(img)
                 reason = artifact_reason(raw, img, q)
-                dup = None
+                dup = kept_dup = None
                 if reason is None:
                     dup = duplicate_of(h, {j: v for j, v in self.phashes.items() if j < i}, q)
+                    if dup is not None and self.keep_duplicates:  # quality.duplicates=keep: used, flagged
+                        kept_dup, dup = dup, None
+                        self.stats.background_duplicates_kept += 1
                     reason = "duplicate" if dup is not None else None
                 if reason is None:
                     reason = self.retry_reason(i, attempt[i])
                 if reason is None or attempt[i] + 1 >= q.max_attempts:
                     self.phashes[i] = h
-                    final[i] = self.final(i, attempt[i], img, f"{h:016x}", reason, rejected[i])
+                    final[i] = self.final(i, attempt[i], img, f"{h:016x}", reason, rejected[i], kept_dup)
                 else:
                     rejected[i].append(RejectedAttempt(attempt[i], self.seed(i, attempt[i]), reason, dup))
                     attempt[i] += 1
@@ -147,16 +159,17 @@ class PromptBackgrounds:
         setattr(self.stats, f"artifact_{reason}", getattr(self.stats, f"artifact_{reason}") + 1)
 
     def final(self, index: int, attempt: int, image: np.ndarray, phash_hex: str, reason: Optional[str],
-              rejected: List[RejectedAttempt]) -> Background:
-        """Image ``index``'s background once decided; ``reason``: the artifact it still has after the last attempt."""
+              rejected: List[RejectedAttempt], duplicate: Optional[int] = None) -> Background:
+        """Image ``index``'s background once decided; ``reason``: the artifact it still has after the last
+        attempt; ``duplicate``: the earlier image it is a near-duplicate of, kept (``quality.duplicates=keep``)."""
         if reason is not None:
             self.stats.artifacts_unresolved += 1
             log.warning("image %d: background still %s after %d attempts; kept and flagged in the manifest",
                         index, reason, self.cfg.quality.max_attempts)
-        return Background(image, self.record(index, attempt, phash_hex, reason, rejected))
+        return Background(image, self.record(index, attempt, phash_hex, reason, rejected, duplicate))
 
     def record(self, index: int, attempt: int, phash_hex: Optional[str], artifact: Optional[str],
-               rejected: List[RejectedAttempt]) -> BackgroundRecord:
+               rejected: List[RejectedAttempt], duplicate: Optional[int] = None) -> BackgroundRecord:
         m = self.cfg.model
         return BackgroundRecord(
             # cache entry: <cache_dir>/backgrounds/<key[:2]>/<key>.png (of the attempt that was kept)
@@ -174,4 +187,6 @@ class PromptBackgrounds:
             phash=phash_hex,
             artifact=artifact,
             rejected_attempts=list(rejected),
+            source="prompts",
+            duplicate_of=duplicate,
         )

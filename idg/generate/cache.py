@@ -1,10 +1,15 @@
 """Content-addressed background cache, shared by every run that uses the same cache dir.
 
 A background is a pure function of (model: checkpoint, revision, dtype and any scheduler or LoRAs; prompt,
-negative prompt, seed, size, steps, guidance); its key is
-the SHA-256 of those, so a sweep over inpainting settings generates each background once. Entries are
-write-once PNGs written atomically, so concurrent jobs can share the cache: two writers of one key write the
-same bytes and the rename of either leaves a complete file.
+negative prompt, seed, size, steps, guidance); its key is the SHA-256 of those, so a sweep over inpainting
+settings generates each background once.
+
+Concurrent jobs (a sweep, shards on a cluster, a network filesystem) share it safely. Reads take no lock: an
+entry appears under its name only once complete. Writes are write-once creates
+(:func:`idg.core.atomic.atomic_create_bytes`): the first complete write of a key wins and is never replaced,
+so every job reads the same bytes for a key even if two jobs computed it at once (on another device, say,
+with different bits). A reader that finds an entry unreadable removes only the file it read, never one a
+writer has put there since.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Optional
@@ -19,7 +25,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from idg.core.atomic import atomic_save_image
+from idg.core.atomic import atomic_create_bytes, encode_image
 
 log = logging.getLogger(__name__)
 
@@ -51,19 +57,34 @@ class BackgroundCache:
         if path is None or not path.is_file():
             return None
         try:
-            with Image.open(path) as im:
-                return np.asarray(im.convert("RGB"))
-        except (OSError, UnidentifiedImageError):
-            log.warning("unreadable cache entry %s: regenerating it", path)
-            path.unlink(missing_ok=True)
+            with open(path, "rb") as fh:
+                inode = os.fstat(fh.fileno()).st_ino
+                try:
+                    with Image.open(fh) as im:
+                        return np.asarray(im.convert("RGB"))
+                except (OSError, UnidentifiedImageError, ValueError):
+                    log.warning("unreadable cache entry %s: regenerating it", path)
+                    _unlink_if_same(path, inode)
+                    return None
+        except FileNotFoundError:
             return None
 
-    def put(self, key: str, image: np.ndarray) -> None:
+    def put(self, key: str, image: np.ndarray) -> bool:
+        """Store ``image`` under ``key`` unless an entry exists; returns whether this call stored it."""
         path = self.path(key)
         if path is None or path.is_file():
-            return
+            return False
         remove_stale_temp_files(path)
-        atomic_save_image(path, Image.fromarray(image), "png")
+        return atomic_create_bytes(path, encode_image(Image.fromarray(image), "png"))
+
+
+def _unlink_if_same(path: Path, inode: int) -> None:
+    """Remove ``path`` if it is still the file with ``inode`` (not an entry another job wrote since)."""
+    try:
+        if os.stat(path).st_ino == inode:
+            path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def remove_stale_temp_files(path: Path, max_age: float = STALE_TEMP_SECONDS) -> int:

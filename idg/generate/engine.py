@@ -32,17 +32,16 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from PIL import Image
-from tqdm.auto import tqdm
 
 from idg.core.atomic import append_line, atomic_save_image, atomic_write_text, read_jsonl
 from idg.core.box import Box
 from idg.core.config import IdgConfig
 from idg.core.layout import DatasetLayout, RunLayout
+from idg.core.progress import FILE_ONLY, LazyBar
 from idg.core.seeds import derive_seed
 from idg.data.export import finalize
-from idg.data.records import ImageRecord, ObjectRecord
+from idg.data.records import ImageRecord, ObjectRecord, RealObjectRecord
 from idg.data.yolo import yolo_lines
-from idg.generate.backgrounds import PromptBackgrounds
 from idg.generate.journal import prepare_output
 from idg.generate.judge import ObjectJudge
 from idg.generate.parts import (BackgroundSource, Judge, Key, Lazy, ObjectPainter, PaintJob, Painted, Verdict,
@@ -69,6 +68,12 @@ class GenerationStats:
     artifact_nan: int = 0
     artifact_duplicate: int = 0
     artifacts_unresolved: int = 0  # images kept with an artifact after the last attempt
+    background_duplicates_kept: int = 0  # prompts, quality.duplicates=keep: near-duplicates used and flagged
+    backgrounds_from_photos: int = 0  # images whose background is a photo (images, real_empty, real_train)
+    photo_pool: int = 0  # photos in the pools of the photo sources
+    photo_duplicates: int = 0  # of them, near-duplicates of an earlier photo of their pool
+    real_objects: int = 0  # real_train: real labelled objects kept in the images
+    real_objects_cut: int = 0  # real_train: real objects left out because the crop cut them
     labels_computed: int = 0  # autolabel: images the labeller ran on
     labels_from_cache: int = 0  # autolabel: images whose labels came from the label cache
     empty_retries: int = 0  # autolabel, labeler.on_empty=retry: images redrawn because the labeller found nothing
@@ -111,8 +116,9 @@ class Engine:
     the objects, :class:`~idg.generate.autolabel.AutolabelEngine`, has no painter and no judge)."""
 
     def __init__(self, cfg: IdgConfig, layout: DatasetLayout, source: BackgroundSource, painter: Optional[ObjectPainter],
-                 judge: Optional[Judge], stats: GenerationStats, plan_size: int):
+                 judge: Optional[Judge], stats: GenerationStats, plan_size: int, prior=None):
         self.cfg = cfg
+        self.prior = prior  # sampler=real_prior: the fitted layout (idg.generate.prior)
         self.layout = layout
         self.source = source
         self.painter = painter
@@ -179,6 +185,8 @@ class Engine:
         status = out.status if out is not None else "accepted"
         final = list(check.box) if check is not None and check.box is not None else None
         win = out.painted.window if out is not None and out.painted is not None else None
+        seam = out.verdict.seam if out is not None else None
+        pasted = self.cfg.copy_paste if self.cfg.generate.generator == "copy_paste" else None
         return ObjectRecord(
             id=j,
             class_name=self.cfg.class_names[box.cls],
@@ -193,16 +201,19 @@ class Engine:
             attempts=out.attempts if out is not None else 1,
             box_iou=clean_float(check.box_iou) if check is not None else None,
             changed_fraction=clean_float(check.changed_fraction) if check is not None else None,
-            seam_score=clean_float(out.verdict.seam_score) if out is not None else None,
+            seam_edge=clean_float(seam.edge) if seam is not None else None,
+            seam_halo=clean_float(seam.halo) if seam is not None else None,
+            seam_halo_widths={str(w): clean_float(v) for w, v in seam.halo_widths.items()} if seam is not None else None,
             verify_score=clean_float(out.verdict.verify_score) if out is not None else None,
             retry_reasons=list(out.retry_reasons) if out is not None else [],
             generator=self.cfg.generate.generator,
             strength=inp.strength,
             steps=inp.steps,
             guidance=inp.guidance,
-            mask=inp.mask,
-            feather=inp.feather,
-            blend=inp.blend,
+            # how it was pasted: copy-paste objects go in by copy_paste.blend/feather, as a rectangle
+            mask=inp.mask if pasted is None else "rect",
+            feather=inp.feather if pasted is None else pasted.feather,
+            blend=inp.blend if pasted is None else pasted.blend,
             mode=inp.mode,
             sampler=self.cfg.sampler.name,
             source=out.painted.source if out is not None and out.painted is not None else None,
@@ -212,10 +223,12 @@ class Engine:
             scheduler=self.cfg.inpaint_model.scheduler if diffusion else None,
         )
 
-    def record(self, index: int, background, boxes: List[Box], dropped: int, outcomes: Dict[Key, Outcome]) -> ImageRecord:
+    def record(self, index: int, background, boxes: List[Box], dropped: int, outcomes: Dict[Key, Outcome],
+               real: Sequence[Box] = ()) -> ImageRecord:
         split = "val" if index in self.val else "train"
         res = self.cfg.generate.resolution
         objects = [self.object_record(index, j, b, outcomes.get((index, j))) for j, b in enumerate(boxes)]
+        real_objects = [RealObjectRecord(self.cfg.class_names[b.cls], b.cls, b.as_list()) for b in real]
         return ImageRecord(
             index=index,
             image=self.layout.relative(self.layout.image(split, index)),
@@ -227,6 +240,7 @@ class Engine:
             objects=[o for o in objects if o.status != "rejected"],
             rejected=[o for o in objects if o.status == "rejected"],
             objects_dropped=dropped,
+            real_objects=real_objects if background.source == "real_train" else None,
         )
 
     def write(self, index: int, image: np.ndarray, rec: dict) -> None:
@@ -235,7 +249,8 @@ class Engine:
         for j, crop in sorted(self.crops.pop(index, {}).items()):
             atomic_save_image(self.layout.rejected_crop(index, j), Image.fromarray(crop), "png")
         atomic_save_image(self.layout.root / rec["image"], Image.fromarray(image), self.cfg.generate.image_format)
-        atomic_write_text(self.layout.root / rec["label"], yolo_lines(rec["objects"], rec["width"], rec["height"]))
+        labels = (rec.get("real_objects") or []) + rec["objects"]  # real_train: the real labels, then the new ones
+        atomic_write_text(self.layout.root / rec["label"], yolo_lines(labels, rec["width"], rec["height"]))
         append_line(self.layout.manifest, json.dumps(rec, sort_keys=True))
 
     # -- driver
@@ -248,7 +263,8 @@ class Engine:
         for i in todo:
             batches.setdefault(i // bs, []).append(i)
         start = time.perf_counter()
-        with tqdm(total=len(todo), desc="generate", unit="img", disable=(None if progress else True), dynamic_ncols=True) as bar:
+        # The bar opens at the first finished image: the lazy pipelines load inside the first batch.
+        with LazyBar(len(todo), "generate", enabled=progress) as bar:
             for members in batches.values():
                 for i, image, record in self.batch(members):
                     rec = record.to_dict()
@@ -264,10 +280,12 @@ class Engine:
         """The finished images of one batch, in index order: backgrounds, boxes, painted and judged objects."""
         backgrounds = self.source.backgrounds(members)
         images = {i: backgrounds[i].image for i in members}
-        planned = {i: plan_boxes(self.cfg, i) for i in members}
+        planned = {i: plan_boxes(self.cfg, i, self.prior, backgrounds[i].objects) for i in members}
         boxes = {i: p[0] for i, p in planned.items()}
         outcomes = self.paint_objects(images, boxes)
-        return [(i, images[i], self.record(i, backgrounds[i].record, boxes[i], planned[i][1], outcomes)) for i in members]
+        self.stats.real_objects += sum(len(backgrounds[i].objects) for i in members)
+        return [(i, images[i], self.record(i, backgrounds[i].record, boxes[i], planned[i][1], outcomes,
+                                           backgrounds[i].objects)) for i in members]
 
 
 def default_pipelines(cfg: IdgConfig) -> Callable[[], object]:
@@ -302,18 +320,22 @@ def model_identity(cfg: IdgConfig) -> Lazy:
     return Lazy(identity)
 
 
-EngineFactory = Callable[[IdgConfig, DatasetLayout, Lazy, GenerationStats], Engine]
+# (cfg, layout, lazy pipelines, stats, photo pools, prior) -> the engine of one set
+EngineFactory = Callable[[IdgConfig, DatasetLayout, Lazy, GenerationStats, Optional[Dict[str, list]], object], Engine]
 
 
 def painting_engine(painter_factory: Optional[Callable[[Lazy], ObjectPainter]] = None) -> EngineFactory:
-    """The engine of the painting generators: prompt backgrounds, sampled boxes, the painter (default: diffusion
-    crop-and-inpaint; copy-paste passes its own) and the object judge."""
+    """The engine of the painting generators: the background source of ``cfg.background`` (prompts, photos or
+    a mix), sampled boxes (from the fitted ``prior`` for ``sampler=real_prior``), the painter (default:
+    diffusion crop-and-inpaint; copy-paste passes its own) and the object judge."""
     from idg.generate.inpaint import DiffusionPainter
+    from idg.generate.sources import make_source
 
-    def make(cfg: IdgConfig, layout: DatasetLayout, pipes: Lazy, stats: GenerationStats) -> Engine:
-        source = PromptBackgrounds(cfg, pipes, stats, model_identity(cfg))
+    def make(cfg: IdgConfig, layout: DatasetLayout, pipes: Lazy, stats: GenerationStats,
+             pools: Optional[Dict[str, list]] = None, prior=None) -> Engine:
+        source = make_source(cfg, pipes, stats, model_identity(cfg), pools)
         painter = (painter_factory or (lambda p: DiffusionPainter(cfg, p)))(pipes)
-        return Engine(cfg, layout, source, painter, ObjectJudge(cfg), stats, len(source))
+        return Engine(cfg, layout, source, painter, ObjectJudge(cfg), stats, len(source), prior)
 
     return make
 
@@ -323,41 +345,46 @@ def run_generation(
     run_dir: str | Path,
     pipes_factory: Optional[Callable[[], object]] = None,
     painter_factory: Optional[Callable[[Lazy], ObjectPainter]] = None,
+    pools: Optional[Dict[str, list]] = None,
+    prior=None,
+    extra_fingerprint: Optional[dict] = None,
     engine_factory: Optional[EngineFactory] = None,
 ) -> GenerationResult:
     """Generate (or finish generating) this shard of the dataset into ``<run_dir>/dataset``.
 
     ``pipes_factory`` loads the diffusion pipelines; it is only called when an image is left to generate
-    (so a finished run, resumed, loads no model). ``engine_factory`` builds the engine from its parts
-    (default: :func:`painting_engine` with ``painter_factory``, which builds the object painter from the lazy
-    pipelines; the autolabel generator passes its own).
+    (so a finished run, resumed, loads no model). ``pools`` are the photos of the photo background
+    sources, ``prior`` the fitted layout of ``sampler=real_prior``; ``extra_fingerprint`` is what else the
+    set depends on (their content hashes), so a change in them is never mistaken for a finished set.
+    ``engine_factory`` builds the engine from its parts (default: :func:`painting_engine` with
+    ``painter_factory``, which builds the object painter from the lazy pipelines, default the diffusion
+    painter; the autolabel generator passes its own).
     """
     layout = RunLayout(Path(run_dir)).dataset(cfg.generate.image_format)
-    done = prepare_output(cfg, layout)
+    done = prepare_output(cfg, layout, extra_fingerprint)
     pipes = Lazy(pipes_factory or default_pipelines(cfg))
     stats = GenerationStats()
-    engine = (engine_factory or painting_engine(painter_factory))(cfg, layout, pipes, stats)
+    engine = (engine_factory or painting_engine(painter_factory))(cfg, layout, pipes, stats, pools, prior)
     source = engine.source
-    # Finished images' hashes, so a resumed run finds the same near-duplicates as an uninterrupted one.
-    source.phashes = {i: int(rec["background"]["phash"], 16) for i, rec in done.items()
-                      if (rec.get("background") or {}).get("phash")}
+    source.resume(done)
     indices = shard_indices(len(source), cfg.generate.batch_size, cfg.generate.num_shards, cfg.generate.shard)
     log.info("generating %d images (%d already done) into %s", len(indices), len(set(indices) & set(done)), layout.root)
     engine.run(indices, set(done), progress=cfg.generate.progress)
     records = sorted(read_jsonl(layout.manifest), key=lambda r: r["index"])
     complete = set(indices) <= {r["index"] for r in records}
     generation = {
-        "fingerprint": fingerprint(cfg),
+        "fingerprint": fingerprint(cfg, extra_fingerprint),
         "status": "complete" if complete else "running",
         "shard": cfg.generate.shard,
         "num_shards": cfg.generate.num_shards,
         "total_images": len(source),
         "stats": stats.as_dict(),
         "config": fingerprint_config(cfg),
+        **({"inputs": extra_fingerprint} if extra_fingerprint else {}),
     }
     log.info("generated %d images, %d objects in %.1fs (%.2f img/s); backgrounds: %d generated, %d from cache",
              stats.images, stats.objects, stats.seconds, stats.images_per_second,
-             stats.backgrounds_generated, stats.backgrounds_from_cache)
+             stats.backgrounds_generated, stats.backgrounds_from_cache, extra=FILE_ONLY)  # the stage line says it
     return GenerationResult(layout, stats, complete, records, generation, engine)
 
 

@@ -73,8 +73,13 @@ def put_back(image: np.ndarray, result: np.ndarray, win: Box, box: Box, cfg: Inp
     region = image[win.y : win.y + win.h, win.x : win.x + win.w]
     mask = shape_mask(win.h, win.w, _box_in_window(box, win), cfg.mask)
     out = image.copy()
+    # The whole window is the model's own rendering, so colour transfer (color_*) compares it with the image
+    # on the same ring outside the box: what the pipeline changed there (VAE round trip, tone drift) is
+    # what it changed inside too. Were the window pasted back unchanged outside the box, the map would be
+    # the identity rather than a recolouring of the object ("auto" would switch to the inner ring).
     out[win.y : win.y + win.h, win.x : win.x + win.w] = paste(region, np.asarray(patch), mask, cfg.blend,
-                                                                 capped_feather(cfg.feather, box.w, box.h))
+                                                                 capped_feather(cfg.feather, box.w, box.h),
+                                                                 color_source="outside")
     return out
 
 

@@ -2,9 +2,12 @@
 
 For each painted object :class:`ObjectJudge` re-estimates the box from what the paste changed
 (:func:`idg.generate.quality.check_object`), asks the verifier (``verify=clip|detector|owlv2|grounding_dino``)
-about the objects that passed, in one batched call, and measures the seam of accepted ones. ``verify=none`` and copy-paste
-objects (whose box is exact by construction) are measured but never rejected: their label is the
-requested box.
+about the objects
+that passed, in one batched call, and measures both seam terms of those that are left
+(:func:`idg.generate.seams.measure_seam`, with the image before the paste as the halo term's reference).
+``verify=none`` and copy-paste objects (whose box is exact by construction) keep the requested box and are
+never rejected for it; ``quality.max_seam_edge`` / ``max_seam_halo``, when set, retry or reject any object
+whose paste left a visible seam.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import numpy as np
 
 from idg.core.box import box_iou
 from idg.core.config import IdgConfig
-from idg.generate.blend import seam_score, shape_mask
+from idg.generate.blend import shape_mask
 from idg.generate.parts import Key, ObjectCheck, PaintJob, Verdict
 from idg.generate.quality import check_object, clip_box, crop_around, crop_bounds
+from idg.generate.seams import Seam, measure_seam
 
 
 class ObjectJudge:
@@ -45,9 +49,20 @@ class ObjectJudge:
         return attempt + 1 < self.cfg.quality.max_attempts
 
     def region(self, shape: Sequence[int], job: PaintJob) -> np.ndarray:
-        """The paste's mask of the requested box (where the object may change pixels)."""
-        b = job.box
-        return shape_mask(shape[0], shape[1], b.xywh, self.cfg.inpaint.mask)
+        """The paste's mask of the requested box (where the object may change pixels): ``inpaint.mask`` for
+        diffusion, the box itself for copy-paste."""
+        shape_name = self.cfg.inpaint.mask if self.cfg.generate.generator == "diffusion" else "rect"
+        return shape_mask(shape[0], shape[1], job.box.xywh, shape_name)
+
+    def seam(self, before: np.ndarray, after: np.ndarray, job: PaintJob) -> Tuple[Seam, Optional[str]]:
+        """Both seam terms of one painted object (the halo term against the image before its paste), and
+        why they fail ``quality.max_seam_edge`` / ``max_seam_halo`` (None: they pass, or are unmeasurable)."""
+        seam = measure_seam(after, self.region(after.shape, job), reference=before)
+        q = self.cfg.quality
+        for name, value, limit in (("seam_edge", seam.edge, q.max_seam_edge), ("seam_halo", seam.halo, q.max_seam_halo)):
+            if limit is not None and value > limit:  # NaN (not measurable) never fails
+                return seam, f"{name} {value:.3f} > {limit:g}"
+        return seam, None
 
     def assess(self, before: np.ndarray, after: np.ndarray, job: PaintJob) -> ObjectCheck:
         """The change check of one painted object."""
@@ -75,8 +90,7 @@ class ObjectJudge:
                 reason = f"verify_score {score:.3f} < {v.min_score:g}"
             seam = None
             if reason is None:
-                image = after[job.key[0]]
-                seam = seam_score(image, self.region(image.shape, job))
+                seam, reason = self.seam(before[job.key[0]], after[job.key[0]], job)
             verdicts[job.key] = Verdict(check, score, reason, seam)
         return verdicts
 

@@ -21,8 +21,11 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Sequence
 
+from idg.core.disk import disk_full_message
 from idg.core.errors import DataError, IdgError, RunDirError
 from idg.core.layout import DatasetLayout, RunLayout
+from idg.core.lock import DirLock
+from idg.core.paths import check_dir
 from idg.data.export import finalize, load_manifest
 
 log = logging.getLogger(__name__)
@@ -85,7 +88,13 @@ def merge(shard_dirs: Sequence[Path], out_dir: Path, overwrite: bool = False) ->
         raise DataError(f"the shards lack {len(missing)} image(s), e.g. index {missing[0]}")
 
     image_format = first["config"]["image_format"]
-    layout = RunLayout(Path(out_dir)).dataset(image_format)
+    check_dir(out_dir, "the output dir", "give a writable output dir")
+    with DirLock(out_dir, hint="choose another output dir"):  # one merge (or run) writes it at a time
+        return _write_merged(RunLayout(Path(out_dir)).dataset(image_format), records, sources, first, shard_dirs, overwrite)
+
+
+def _write_merged(layout: DatasetLayout, records: List[dict], sources: Dict[int, Path], first: dict,
+                  shard_dirs: Sequence[Path], overwrite: bool) -> DatasetLayout:
     if layout.root.exists() and any(layout.root.iterdir()):
         if not overwrite:
             raise RunDirError(f"{layout.root} is not empty; pass --overwrite to replace it")
@@ -117,6 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         layout = merge(find_shards(args.inputs[:-1]), Path(args.inputs[-1]), overwrite=args.overwrite)
     except IdgError as exc:
         print(f"idg.merge: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        message = disk_full_message(exc, args.inputs[-1])
+        if message is None:
+            raise
+        print(f"idg.merge: error: {message}", file=sys.stderr)
         return 2
     print(layout.data_yaml)
     return 0

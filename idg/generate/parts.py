@@ -6,7 +6,9 @@ The engine (:mod:`idg.generate.engine`) only orders them, batch by batch::
     background of i       boxes of i   paints a round      accept/retry/reject, re-estimated box
 
 - a :class:`BackgroundSource` gives the background of image *i* (``PromptBackgrounds``: prompt ->
-  text-to-image, with the content-addressed cache and artifact retries);
+  text-to-image, with the content-addressed cache and artifact retries; ``PhotoBackgrounds``: the user's
+  photos, real_empty, real_train; ``MixedBackgrounds``: a ``background.mix`` of them; ``AutolabelImages``:
+  whole images whose prompts name the objects, each with its labeller boxes);
 - the sampler (``idg.generate.sampling``) places the boxes of image *i* from its own seed;
 - an :class:`ObjectPainter` paints one *round* of objects (at most one per image) into a batch of images in
   place (``DiffusionPainter``: crop-and-inpaint; ``CopyPastePainter``: real objects);
@@ -23,13 +25,14 @@ the same whatever the batch size, shard or resume point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Generic, List, Optional, Protocol, Sequence, Tuple, TypeVar
 
 import numpy as np
 
 from idg.core.box import Box
 from idg.data.records import BackgroundRecord
+from idg.generate.seams import Seam
 
 Key = Tuple[int, int]  # (image index, object index in the image's sampled boxes)
 
@@ -63,13 +66,21 @@ class ObjectPainter(Protocol):
 
 @dataclass
 class Background:
-    """The background of one image and its provenance record."""
+    """The background of one image, its provenance record and, for ``real_train``, the real objects it
+    already holds (their labels are kept; new boxes are placed beside them)."""
 
     image: np.ndarray
     record: BackgroundRecord
+    objects: List[Box] = field(default_factory=list)
 
 
 class BackgroundSource(Protocol):
+    def __len__(self) -> int:
+        """How many images the set has."""
+
+    def resume(self, done: Dict[int, dict]) -> None:
+        """Learn from the manifest records of finished images (e.g. their pHashes for the duplicate check)."""
+
     def backgrounds(self, indices: Sequence[int]) -> Dict[int, Background]:
         """The backgrounds of ``indices`` (one batch), as uint8 RGB arrays of the run's resolution."""
 
@@ -95,7 +106,7 @@ class Verdict:
     check: ObjectCheck  # the label box and change measures (the verifier's box when it gives one)
     verify_score: Optional[float] = None
     reject_reason: Optional[str] = None  # None: accepted
-    seam_score: Optional[float] = None  # measured on accepted objects
+    seam: Optional[Seam] = None  # both seam terms, measured on objects that passed the change check and verifier
 
     @property
     def accepted(self) -> bool:

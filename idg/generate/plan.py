@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import Any, List, Set, Tuple
+from typing import Any, List, Optional, Sequence, Set, Tuple
 
-from idg.core.box import Box
+from idg.core.box import Box, box_iou
 from idg.core.config import LABELER_VERIFIERS, IdgConfig
 from idg.core.errors import ConfigError
 from idg.core.hashing import content_hash
@@ -17,6 +17,27 @@ from idg.generate.sampling import class_ranges, sample_boxes
 
 # Labeller settings that change no box (where it runs, how it is batched, whether a tiny one may be built).
 LABELER_RUNTIME = ("device", "batch_size", "build_tiny")
+
+# Fields added after prompt-background sets were first fingerprinted, with the values that reproduce the
+# older behaviour: a set that uses none of the newer features leaves them out of its fingerprint, so the
+# sets made before stay resumable.
+_LATER_DEFAULTS = {
+    "background": {"source": "prompts", "images": None, "fit": "center_crop", "min_side": 32, "mix": []},
+    "sampler": {"bandwidth": 0.1, "avoid_overlap": False},
+    "quality": {"duplicates": "auto"},
+}
+
+
+def _older_style(cfg: IdgConfig) -> bool:
+    """A set of prompt backgrounds and range samplers only (what existed before photo sources and priors)."""
+    return cfg.background.sources == ["prompts"] and not cfg.background.mix and cfg.sampler.name != "real_prior"
+
+
+def _without_later_defaults(cfg: IdgConfig, group: str, values: dict) -> dict:
+    later = _LATER_DEFAULTS[group]
+    if not _older_style(cfg) or any(values.get(k) != v for k, v in later.items()):
+        return values
+    return {k: v for k, v in values.items() if k not in later}
 
 
 def fingerprint_config(cfg: IdgConfig) -> dict:
@@ -30,14 +51,15 @@ def fingerprint_config(cfg: IdgConfig) -> dict:
         "resolution": gen.resolution,
         "val_fraction": gen.val_fraction,
         "image_format": gen.image_format,
-        "background": asdict(cfg.background),
+        "background": _without_later_defaults(cfg, "background", asdict(cfg.background)),
         # The labeller queries are added below where a labeller reads them.
         "classes": {k: {f: x for f, x in asdict(v).items() if f != "queries"} for k, v in cfg.classes.items()},
         "ref_resolution": cfg.dataset.ref_resolution,
-        "sampler": asdict(cfg.sampler),
+        "sampler": _without_later_defaults(cfg, "sampler", asdict(cfg.sampler)),
         "inpaint": asdict(cfg.inpaint),
         # The shortcut set is held out of the export, and the verifier's device changes no decision.
-        "quality": {k: v for k, v in asdict(cfg.quality).items() if not k.startswith("shortcut_")},
+        "quality": _without_later_defaults(cfg, "quality", {k: v for k, v in asdict(cfg.quality).items()
+                                                       if not k.startswith("shortcut_")}),
         "verify": {k: v for k, v in asdict(cfg.verify).items() if k not in ("device", "build_tiny")},
         "model": {**{k: getattr(model, k) for k in _MODEL_KEYS}, **_model_extras("model", model)},
         **({"inpaint_model": im} if (im := _inpaint_model_entry(cfg)) else {}),
@@ -87,8 +109,10 @@ def _inpaint_model_entry(cfg: IdgConfig) -> dict:
             **_model_extras("inpaint_model", im)}
 
 
-def fingerprint(cfg: IdgConfig) -> str:
-    return content_hash(fingerprint_config(cfg))
+def fingerprint(cfg: IdgConfig, extra: Optional[dict] = None) -> str:
+    """The config's fingerprint; ``extra`` (content hashes of the photos and of a fitted prior a set is made
+    from) joins it only when given, so sets without such inputs keep their fingerprints."""
+    return content_hash({**fingerprint_config(cfg), "inputs": extra} if extra else fingerprint_config(cfg))
 
 
 def val_indices(n: int, fraction: float, seed: int) -> Set[int]:
@@ -105,9 +129,20 @@ def shard_indices(n: int, batch_size: int, num_shards: int, shard: int) -> List[
     return [i for i in range(n) if (i // batch_size) % num_shards == shard]
 
 
-def plan_boxes(cfg: IdgConfig, index: int) -> Tuple[List[Box], int]:
+def plan_boxes(cfg: IdgConfig, index: int, prior=None, avoid: Sequence[Box] = ()) -> Tuple[List[Box], int]:
+    """Image ``index``'s boxes and how many could not be placed; ``prior`` is the fitted layout of
+    ``sampler=real_prior``, ``avoid`` the real objects a ``real_train`` background already holds."""
     rng = rng_for(cfg.generate.seed, "boxes", index)
-    return sample_boxes(cfg.sampler, class_ranges(cfg), cfg.generate.resolution, cfg.generate.resolution, rng)
+    side = cfg.generate.resolution
+    if cfg.sampler.name == "real_prior":
+        from idg.generate.prior import sample_prior
+
+        return sample_prior(prior, rng, side, side, cfg.sampler, avoid)
+    boxes, dropped = sample_boxes(cfg.sampler, class_ranges(cfg), side, side, rng)
+    if avoid:  # real_train with a range sampler: a new box never covers a real object
+        kept = [b for b in boxes if all(box_iou(b, a) == 0 for a in avoid)]
+        return kept, dropped + len(boxes) - len(kept)
+    return boxes, dropped
 
 
 def background_plan(prompts: List[Any], num_images: int | None) -> List[int]:

@@ -168,7 +168,8 @@ ARTIFACT_REASONS = ("black", "constant", "nan", "duplicate")
 def quality_metrics(records: Sequence[dict]) -> Dict[str, float]:
     """Run-level quality KPIs from manifest records (so they are right after a resume too).
 
-    ``quality/seam_score_mean|median`` over accepted objects; the label-noise KPI
+    ``quality/seam_edge_mean|median`` and ``quality/seam_halo_mean|median`` (the two seam terms of
+    :mod:`idg.generate.seams`) over accepted objects; the label-noise KPI
     ``quality/box_iou_mean`` (requested vs final box) and ``quality/reject_rate`` (rejected / all objects);
     ``quality/retry_rate`` (objects that needed more than one attempt); ``quality/artifact_<reason>``
     (rejected background attempts) and ``quality/artifact_unresolved`` (images kept with an artifact
@@ -176,7 +177,7 @@ def quality_metrics(records: Sequence[dict]) -> Dict[str, float]:
     """
     accepted = [o for r in records for o in r.get("objects") or []]
     rejected = [o for r in records for o in r.get("rejected") or []]
-    seams = _finite(o.get("seam_score") for o in accepted)
+    seams = {term: _finite(o.get(f"seam_{term}") for o in accepted) for term in ("edge", "halo")}
     ious = _finite(o.get("box_iou") for o in accepted)
     total = len(accepted) + len(rejected)
     out: Dict[str, float] = {
@@ -184,8 +185,8 @@ def quality_metrics(records: Sequence[dict]) -> Dict[str, float]:
         "quality/objects_rejected": len(rejected),
         "quality/reject_rate": round(len(rejected) / total, 4) if total else 0.0,
         "quality/retry_rate": round(sum(1 for o in accepted + rejected if (o.get("attempts") or 1) > 1) / total, 4) if total else 0.0,
-        "quality/seam_score_mean": clean_float(float(np.mean(seams))) if seams else None,
-        "quality/seam_score_median": clean_float(float(np.median(seams))) if seams else None,
+        **{f"quality/seam_{term}_{stat}": clean_float(float(fn(values))) if values else None
+           for term, values in seams.items() for stat, fn in (("mean", np.mean), ("median", np.median))},
         "quality/box_iou_mean": clean_float(float(np.mean(ious))) if ious else None,
     }
     for reason in ARTIFACT_REASONS:
@@ -193,6 +194,13 @@ def quality_metrics(records: Sequence[dict]) -> Dict[str, float]:
             1 for r in records for a in (r.get("background") or {}).get("rejected_attempts") or [] if a.get("reason") == reason
         )
     out["quality/artifact_unresolved"] = sum(1 for r in records if (r.get("background") or {}).get("artifact"))
+    masked = [o["source"] for o in accepted if isinstance(o.get("source"), dict) and "mask_fraction" in o["source"]]
+    if masked:  # copy_paste.mask: the share of each source box pasted, and how often the estimate failed
+        out["quality/mask_fraction_mean"] = clean_float(float(np.mean([m["mask_fraction"] for m in masked])))
+        out["quality/mask_fallback_rate"] = round(sum(bool(m.get("mask_fallback")) for m in masked) / len(masked), 4)
+    photos = [r["background"] for r in records if (r.get("background") or {}).get("photo")]
+    if photos:  # photo backgrounds: how many images sit on a photo that near-duplicates another of the pool
+        out["quality/background_photo_duplicates"] = sum(1 for b in photos if b.get("duplicate_of_photo"))
     out.update(labeler_metrics(records))
     # A mean of nothing (no accepted object) is left out rather than written as null: loggers and sweepers
     # expect numbers.

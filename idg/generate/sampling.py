@@ -132,7 +132,7 @@ def check_feasible(cfg: IdgConfig) -> None:
     ranges = class_ranges(cfg)
     side = cfg.generate.resolution
     sampler = cfg.sampler
-    if sampler.name == "random":
+    if sampler.name in ("random", "real_prior"):  # real_prior: fitted to real boxes, which fit their images
         return
     need = [(r, r.count[0]) for r in ranges if r.count[0] > 0]
     if not need:

@@ -81,12 +81,16 @@ def check_scheduler(node: str, name: Optional[str], args: Dict[str, Any], curren
         raise ConfigError(f"{node}.scheduler_args: {name} takes no {', '.join(unknown)}; it takes {', '.join(accepted)}")
 
 
-def apply_scheduler(pipe, name: Optional[str], args: Dict[str, Any]) -> None:
-    if name is None:
-        return
+def make_scheduler(base, name: str, args: Dict[str, Any]):
+    """Scheduler ``name`` made from ``base``'s config (its betas, timestep spacing...), with ``args`` on top."""
     import diffusers
 
-    pipe.scheduler = getattr(diffusers, name).from_config(pipe.scheduler.config, **dict(args))
+    return getattr(diffusers, name).from_config(base.config, **dict(args))
+
+
+def apply_scheduler(pipe, name: Optional[str], args: Dict[str, Any]) -> None:
+    if name is not None:
+        pipe.scheduler = make_scheduler(pipe.scheduler, name, args)
 
 
 # ------------------------------------------------------------------------------------ LoRAs

@@ -7,6 +7,7 @@ pickles: load only checkpoints you trust.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -17,13 +18,15 @@ import numpy as np
 from idg.core.errors import ModelLoadError
 
 
-def configure_ultralytics(config_dir: str | Path, offline: bool) -> None:
+def configure_ultralytics(config_dir: str | Path, offline: bool, verbose: bool = True) -> None:
     """Process environment for Ultralytics, set before it is first imported.
 
     Its settings live in idg's cache (unless the user set ``YOLO_CONFIG_DIR``), so a user's global settings
-    (e.g. its W&B integration switched on) cannot change a study; ``offline`` skips its DNS probe.
+    (e.g. its W&B integration switched on) cannot change a study; ``offline`` skips its DNS probe; without
+    ``verbose`` its info lines and bars are off (``YOLO_VERBOSE``, unless the user set it; warnings stay).
     """
     os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    os.environ.setdefault("YOLO_VERBOSE", str(bool(verbose)))
     Path(os.environ["YOLO_CONFIG_DIR"]).mkdir(parents=True, exist_ok=True)
     if offline:
         os.environ["YOLO_OFFLINE"] = "1"
@@ -71,7 +74,12 @@ def check_detector_model(model: str, offline: bool) -> None:
 def load_yolo(model: str):
     """A YOLO from a ``.pt`` checkpoint (``~`` expanded) or a model ``.yaml`` (random init)."""
     from ultralytics import YOLO
+    from ultralytics.utils import LOGGER, VERBOSE
 
+    if not VERBOSE:  # YOLO_VERBOSE=False raises its logger to ERROR; its warnings are worth seeing
+        LOGGER.setLevel(logging.WARNING)
+        for handler in LOGGER.handlers:
+            handler.setLevel(logging.WARNING)
     ensure_fonts()
     return YOLO(os.path.expanduser(model) if str(model).endswith(".pt") else str(model))
 

@@ -17,7 +17,7 @@ from typing import Dict, Optional
 
 from idg.core.config import InpaintModelConfig, ModelConfig
 from idg.core.errors import ModelLoadError
-from idg.models.adapters import apply_scheduler, load_loras, lora_identity
+from idg.models.adapters import apply_scheduler, load_loras, lora_identity, make_scheduler
 from idg.models.batch_invariant import make_batch_invariant
 from idg.models.checkpoints import ALTERNATIVES, Checkpoint, NodeConfig, check_model_available, describe, node_name
 from idg.models.families import PromptEncoder
@@ -101,6 +101,15 @@ def from_pretrained_safe(cls, pretrained: str, kwargs: Dict[str, object]):
     raise first
 
 
+def _dtype_keyword() -> str:
+    """``dtype`` where diffusers has renamed ``torch_dtype`` (and warns about the old name), else ``torch_dtype``."""
+    try:
+        from diffusers.utils.deprecation_utils import _TORCH_DTYPE_DEPRECATION_MESSAGE  # noqa: F401
+    except ImportError:
+        return "torch_dtype"
+    return "dtype"
+
+
 def _build_tiny(ckpt: Checkpoint, path: str) -> None:
     if ckpt.tiny_kind == "sdxl":
         from idg.models.tiny import ensure_tiny_sdxl
@@ -173,7 +182,7 @@ def _load(cfg: NodeConfig, offline: bool, invariant: bool, progress: bool, objec
     device = resolve_device(cfg.device)
     dtype = resolve_dtype(cfg.dtype, device)
     _warn_settings(cfg, device, dtype, warned)
-    kwargs = {"torch_dtype": dtype, "revision": cfg.revision,
+    kwargs = {_dtype_keyword(): dtype, "revision": cfg.revision,
               "local_files_only": local_files_only(cfg.pretrained, cfg.local_files_only, offline)}
     if cfg.variant and dtype == torch.float16 and not is_local_path(cfg.pretrained):
         kwargs["variant"] = cfg.variant
@@ -205,12 +214,8 @@ def load_pipelines(cfg: ModelConfig, inpaint_cfg: Optional[InpaintModelConfig] =
         if inpaint_cfg is None or inpaint_cfg.reuses_model:
             extra = {}
             if inpaint_cfg is not None and (inpaint_cfg.scheduler, inpaint_cfg.scheduler_args) != (cfg.scheduler, cfg.scheduler_args):
-                import diffusers
-
-                # The object model's own scheduler, made from the checkpoint's config like the model's.
-                base = t2i.scheduler.config
-                extra["scheduler"] = getattr(diffusers, inpaint_cfg.scheduler).from_config(base, **inpaint_cfg.scheduler_args) \
-                    if inpaint_cfg.scheduler else type(t2i.scheduler).from_config(base)
+                # The objects' own scheduler (inpaint_model.scheduler), made from the same config as the model's.
+                extra["scheduler"] = make_scheduler(t2i.scheduler, inpaint_cfg.scheduler, inpaint_cfg.scheduler_args)
             pipe = AutoPipelineForInpainting.from_pipe(t2i, **extra)
             pipe.set_progress_bar_config(disable=not progress, leave=False)
             identity = background.identity if inpaint_cfg is None else model_identity(

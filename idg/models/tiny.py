@@ -14,6 +14,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from idg.core.atomic import apply_umask
+
 log = logging.getLogger(__name__)
 
 # Bump when the architecture below changes, so caches keyed on the path are not mixed up.
@@ -100,6 +102,7 @@ def build_tiny_sdxl(path: str | os.PathLike, seed: int = 0) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         pipe.save_pretrained(tmp, safe_serialization=True)
+        apply_umask(tmp)  # mkdtemp's 0700 and safetensors' 0600 would lock colleagues out of a shared cache
         try:
             os.rename(tmp, path)
         except OSError:

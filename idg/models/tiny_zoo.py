@@ -30,6 +30,8 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Dict
 
+from idg.core.atomic import apply_umask
+
 log = logging.getLogger(__name__)
 
 # Bump when an architecture below changes, so caches keyed on the path are not mixed up.
@@ -177,6 +179,7 @@ def save_atomically(pipe, path: str | os.PathLike) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         pipe.save_pretrained(tmp, safe_serialization=True)
+        apply_umask(tmp)  # mkdtemp's 0700 and safetensors' 0600 would lock colleagues out of a shared cache
         try:
             os.rename(tmp, path)
         except OSError:

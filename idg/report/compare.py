@@ -32,7 +32,7 @@ from idg.core.layout import RunLayout
 from idg.core.overrides import assignments, multirun_swept_keys, read_overrides
 
 MAIN = "main_metric"
-DEFAULT_METRICS = [MAIN, "eval/*/map50", "eval/*/map50_95"]
+DEFAULT_METRICS = [MAIN, "eval/*/mean/map50", "eval/*/mean/map50_95"]  # per arm x fraction, means over seeds
 
 
 @dataclass
@@ -193,37 +193,67 @@ def format_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def plot(runs: Sequence[Run], keys: Sequence[str], metric: str, path: Path) -> Path:
-    """``metric`` against each swept key (one panel per key; categorical keys on an ordered axis); with no
-    swept key, one bar per run."""
-    from idg.report.figures import pyplot, save_figure
+    """``compare.png``: :func:`compare_figure` as a PNG at ``path``."""
+    from idg.report.figures import save_figure
+
+    return save_figure(compare_figure(runs, keys, metric), path)
+
+
+def compare_figure(runs: Sequence[Run], keys: Sequence[str], metric: str):
+    """``metric`` against each swept key, one panel per key: in the panel of a key, one line per
+    combination of the other swept keys' values (legend), so a two-key sweep reads as a family of curves
+    instead of a zig-zag; categorical keys on an ordered axis. With no swept key, one bar per run."""
+    from idg.report.figures import pyplot
 
     plt = pyplot()
-
     panels = list(keys) or [None]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), dpi=120, squeeze=False)
+    cols = min(3, len(panels))
+    nrows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.6 * cols, 3.6 * nrows), dpi=120, squeeze=False)
     label = metric if metric != MAIN else next((f"{MAIN} ({r.metrics[MAIN + '_name']})" for r in runs
                                                 if r.metrics.get(MAIN + "_name")), MAIN)
-    for ax, key in zip(axes[0], panels):
-        points = [(value_of(r, key) if key else r.name, r.metrics.get(metric)) for r in runs]
-        points = [(x, y) for x, y in points if isinstance(y, (int, float)) and not isinstance(y, bool)]
-        numeric = bool(points) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x, _ in points)
-        if numeric:
-            points.sort(key=lambda p: p[0])
-            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o")
+    measured = [r for r in runs if _is_number(r.metrics.get(metric))]
+    for n, key in enumerate(panels):
+        ax = axes[n // cols][n % cols]
+        if key is None:
+            ax.bar(range(len(measured)), [r.metrics[metric] for r in measured])
+            ax.set_xticks(range(len(measured)), [r.name for r in measured], rotation=30, ha="right", fontsize=8)
+            ax.set_xlabel("run")
         else:
-            cats = list(dict.fromkeys(_cell(x) for x, _ in points))
-            xs = [cats.index(_cell(x)) for x, _ in points]
-            if key:
-                ax.plot(xs, [p[1] for p in points], marker="o", linestyle="none")
+            xs_all = [value_of(r, key) for r in measured]
+            numeric = bool(xs_all) and all(_is_number(x) for x in xs_all)
+            cats = [] if numeric else list(dict.fromkeys(_cell(x) for x in xs_all))  # the sweep's order
+            others = [k for k in keys if k != key]
+            groups: Dict[str, List[Run]] = {}
+            for r in measured:
+                groups.setdefault(", ".join(_cell(value_of(r, k)) for k in others), []).append(r)
+            for name, members in groups.items():
+                pts = [(value_of(r, key) if numeric else cats.index(_cell(value_of(r, key))), r.metrics[metric])
+                       for r in members]
+                pts.sort(key=lambda p: p[0])
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name or None)
+            if numeric:
+                ticks = sorted({x for x in xs_all})
+                if len(ticks) <= 8:
+                    ax.set_xticks(ticks, [_cell(t) for t in ticks], fontsize=8)
             else:
-                ax.bar(xs, [p[1] for p in points])
-            ax.set_xticks(range(len(cats)), cats, rotation=30, ha="right", fontsize=8)
-        ax.set_xlabel(key or "run")
+                ax.set_xticks(range(len(cats)), cats, rotation=30, ha="right", fontsize=8)
+            if others and len(groups) > 1:
+                ax.legend(fontsize=7, title=", ".join(k.rsplit(".", 1)[-1] for k in others), title_fontsize=7,
+                          framealpha=0.7)
+            ax.set_xlabel(key)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    for n in range(len(panels), nrows * cols):  # the grid's unused panels
+        axes[n // cols][n % cols].set_visible(False)
+    fig.suptitle(f"{label} across {len(measured)} run{'s' if len(measured) != 1 else ''}", fontsize=10)
     fig.tight_layout()
-    return save_figure(fig, path)
+    return fig
 
 
 # ------------------------------------------------------------------------------------ W&B
@@ -302,6 +332,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.metric not in metrics and not any(args.metric in r.metrics for r in runs):
                 print(f"idg.compare: no run has metric {args.metric!r}; no plot written", file=sys.stderr)
             else:
+                from idg.report.figures import configure_matplotlib
+
+                configure_matplotlib(Path(os.path.expanduser(os.environ.get("IDG_CACHE_DIR", "~/.cache/idg"))) / "matplotlib")
                 out = plot(runs, keys, args.metric, args.plot or default_plot)
                 print(f"idg.compare: plot written to {out}", file=sys.stderr)
     except IdgError as exc:

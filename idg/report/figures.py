@@ -4,9 +4,17 @@ writes."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 from idg.core.atomic import atomic_write_bytes
+
+
+def configure_matplotlib(config_dir: str | Path) -> None:
+    """matplotlib's config and font cache in idg's cache (``~/.cache/idg/matplotlib``) instead of
+    ``~/.config/matplotlib`` and ``~/.cache/matplotlib``, unless the user set ``MPLCONFIGDIR``; set before
+    matplotlib is first imported (by idg's plots or Ultralytics')."""
+    os.environ.setdefault("MPLCONFIGDIR", str(config_dir))
 
 
 def pyplot():

@@ -24,12 +24,22 @@ def write_config(run_dir: Path, config: Dict[str, Any]) -> Path:
     return atomic_write_text(RunLayout(Path(run_dir)).config, yaml.safe_dump(redact(config), sort_keys=False))
 
 
+VERSIONED = {"idg": "idg", "torch": "torch", "diffusers": "diffusers", "transformers": "transformers",
+             "ultralytics": "ultralytics", "hydra": "hydra-core", "wandb": "wandb"}  # name in run.json -> distribution
+
+
 def versions() -> Dict[str, str]:
+    """Versions of Python and the libraries a study runs on, from the installed distributions' metadata.
+
+    Read without importing them: importing Ultralytics writes its settings file before idg has pointed
+    ``YOLO_CONFIG_DIR`` at its own cache (a generate-only run never does), and importing torch takes seconds."""
+    from importlib.metadata import PackageNotFoundError, version
+
     out = {"python": platform.python_version()}
-    for mod in ("idg", "torch", "diffusers", "transformers", "ultralytics", "hydra", "wandb"):
+    for name, dist in VERSIONED.items():
         try:
-            out[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a missing optional package is just not listed
+            out[name] = version(dist)
+        except PackageNotFoundError:  # a missing optional package is just not listed
             continue
     return out
 

@@ -6,8 +6,11 @@ artifacts describe one complete experiment and sweeps compare like with like; a 
 puts its jobs in one group named after the sweep, with the swept keys and values under ``sweep`` in the
 config. Inside the run every stage has its own key prefix: ``generate/``, ``samples/``, ``tables/``,
 per-epoch detector metrics under the training's tag (``syn_only/f0_s0/``, ``syn_then_real/f1_s0/``,
-``real_only/f1_s0/``, ``mixed/f1_s0/``), each tag plotted against its own ``<tag>/epoch`` axis, and
-``eval/``.
+``real_only/f1_s0/``, ``mixed/f1_s0/``), each tag plotted against its own ``<tag>/epoch`` axis, ``eval/``
+in one scheme (``eval/<arm>/f<fraction>_s<seed>/<metric>`` per evaluation, with its PR curve and confusion
+matrix; ``eval/<arm>/f<fraction>/mean/<metric>`` over seeds; :func:`idg.study.stats.flat_metrics`) and
+``charts/`` (the results plot, and the same as a native line chart). The console is captured
+(``output.log``); W&B's staging, cache and artifact dirs are inside the run dir (:data:`STAGING`).
 
 W&B never decides the fate of a study: every call is guarded, a failure is logged once and switches
 logging off. ``mode=online`` first probes the server with a short time-box; when it is unreachable (or
@@ -30,6 +33,9 @@ from idg.report.wandb_server import base_url, server_reachable
 log = logging.getLogger(__name__)
 
 INIT_TIMEOUT = 30.0  # seconds wandb.init may take once the server answered the probe
+# Where W&B stages and caches files (default under ~/.local/share and ~/.cache): inside the run's wandb/ dir,
+# unless the user chose a dir. Set while the run is open, restored when it ends (one process may run a sweep).
+STAGING = {"WANDB_DATA_DIR": "staging", "WANDB_CACHE_DIR": "cache", "WANDB_ARTIFACT_DIR": "artifacts"}
 
 
 def guarded(method):
@@ -63,7 +69,9 @@ class WandbLogger:
         self._url: Optional[str] = None
         self._axes: set = set()
         self._failed = False
+        self._env: Dict[str, Optional[str]] = {}  # environment variables set for the run, and their old values
         self._dataset_ref: Optional[str] = None
+        self.location: Dict[str, Optional[str]] = {}  # the run's local dir and, online, its URL (the closing block)
         mode = cfg.mode
         if mode == "disabled":
             return
@@ -80,6 +88,9 @@ class WandbLogger:
     def _init(self, mode: str, run_dir: Path, config: Dict[str, Any], name: str, group: Optional[str]) -> None:
         try:
             self.run = self._wandb_init(mode, run_dir, config, name, group)
+            if self.run is not None and mode != "disabled":
+                self.location = {"mode": mode, "dir": str(Path(self.run.dir).parent),
+                                 "url": None if mode == "offline" else getattr(self.run, "url", None)}
         except Exception as exc:  # noqa: BLE001 - W&B must never stop a study
             if mode == "online":
                 log.warning("W&B online init failed (%s); logging offline instead (sync later with "
@@ -88,8 +99,24 @@ class WandbLogger:
             else:
                 self._fail(exc)
 
+    def _stage_in(self, run_dir: Path) -> None:
+        """W&B's staging, cache and artifact dirs into ``<run_dir>/wandb/`` (see :data:`STAGING`)."""
+        for var, sub in STAGING.items():
+            if var not in os.environ and var not in self._env:
+                self._env[var] = None
+                os.environ[var] = str(Path(run_dir) / "wandb" / sub)
+
+    def _restore_env(self) -> None:
+        for var, old in self._env.items():
+            if old is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = old
+        self._env = {}
+
     def _wandb_init(self, mode: str, run_dir: Path, config: Dict[str, Any], name: str, group: Optional[str]):
         os.environ.setdefault("WANDB_SILENT", "true")
+        self._stage_in(run_dir)
         import wandb
 
         extra = {"init_timeout": INIT_TIMEOUT, "base_url": self._url} if mode == "online" else {}
@@ -104,7 +131,8 @@ class WandbLogger:
             config=config,
             mode=mode,
             reinit="finish_previous",
-            settings=wandb.Settings(console="off", silent=True, **extra),
+            # console capture: the run's output.log holds the console lines of the study
+            settings=wandb.Settings(console="wrap", silent=True, **extra),
         )
 
     def _fail(self, exc: Exception) -> None:
@@ -304,11 +332,33 @@ class WandbLogger:
         self.run.log({key: wandb.Table(columns=columns, data=[[r.get(c) for c in columns] for r in rows])})
 
     @guarded
+    def on_images(self, images: Dict[str, Path]) -> None:
+        """Figures made on disk (the results plot, each evaluation's PR curve and confusion matrix)."""
+        import wandb
+
+        found = {k: wandb.Image(str(p)) for k, p in images.items() if Path(p).is_file()}
+        if found:
+            self.run.log(found)
+
+    @guarded
+    def on_chart(self, key: str, title: str, xname: str, series: Dict[str, Sequence[tuple]]) -> None:
+        """Lines as a native W&B chart (``wandb.plot.line_series``: hover, zoom, compare runs)."""
+        if not series:
+            return
+        import wandb
+
+        names = list(series)
+        chart = wandb.plot.line_series(xs=[[x for x, _ in series[n]] for n in names],
+                                       ys=[[y for _, y in series[n]] for n in names], keys=names, title=title, xname=xname)
+        self.run.log({key: chart})
+
+    @guarded
     def on_summary(self, metrics: Dict[str, Any]) -> None:
         self.run.summary.update(metrics)
 
     def on_finish(self, exit_code: int = 0) -> None:
         if self.run is None:
+            self._restore_env()
             return
         try:
             self.run.finish(exit_code=exit_code)
@@ -320,3 +370,4 @@ class WandbLogger:
         except Exception as exc:  # noqa: BLE001
             log.warning("W&B finish failed: %s", exc)
         self.run = None
+        self._restore_env()

@@ -67,9 +67,9 @@ def box_sets(rec: dict, names: Sequence[str], x_offset: float = 0.0, total_width
 
 OBJECT_COLUMNS = [
     "image", "index", "split", "object", "crop", "class", "prompt", "status", "reject_reason",
-    "x", "y", "w", "h", "requested_box", "box_iou", "attempts", "seam_score", "changed_fraction", "verify_score",
-    "seed", "strength", "steps", "guidance", "mask", "feather", "blend", "mode", "sampler", "labeler_score",
-    "labeler_query",
+    "x", "y", "w", "h", "requested_box", "box_iou", "attempts", "seam_edge", "seam_halo", "changed_fraction",
+    "verify_score", "seed", "strength", "steps", "guidance", "mask", "feather", "blend", "mode", "sampler",
+    "labeler_score", "labeler_query",
 ]
 
 
@@ -99,7 +99,7 @@ def object_rows(records: Sequence[dict], limit: int) -> List[dict]:
                     "requested_box": ",".join(str(v) for v in obj["requested_box"]) if obj.get("requested_box") else None,
                     # 64-bit seeds lose digits as JSON numbers in the browser
                     "seed": str(obj["seed"]) if obj.get("seed") is not None else None,
-                    **{k: obj.get(k) for k in ("box_iou", "attempts", "seam_score", "changed_fraction", "verify_score",
+                    **{k: obj.get(k) for k in ("box_iou", "attempts", "seam_edge", "seam_halo", "changed_fraction", "verify_score",
                                                "strength", "steps", "guidance", "mask", "feather", "blend",
                                                "mode", "sampler", "labeler_score", "labeler_query")},
                 })

@@ -8,37 +8,42 @@ Arms (each a separate Ultralytics training from ``detector.model``, same archite
 - ``mixed``: ``detector.finetune_epochs`` on synthetic + real subset together
 
 The diffusion and autolabel generators make one synthetic set for the whole study, so ``syn_only`` is
-trained once per seed and reported at real fraction 0 (it sees no real image). The copy-paste generator
-cuts its objects from the real subset of each (fraction, seed), so there is one synthetic set, and one
-``syn_only``, per (fraction, seed), reported at that fraction.
+trained once per seed and reported at real fraction 0 (it sees no real image). A set that takes anything
+from the real subset of each (fraction, seed) (copy-paste objects, real backgrounds, a fitted box prior:
+:mod:`idg.generate.sets`) is made, and its ``syn_only`` trained, per (fraction, seed), reported at that
+fraction.
 
 A study comparing generators (``study.generators``) trains the synthetic arms once per generator, each on
-its own set under ``generators/<generator>/`` (laid out like a single-generator run dir), and ``real_only``
-once for all of them: every row carries its ``generator`` (None for ``real_only``, which uses none).
+its own set(s) under ``generators/<generator>/`` (laid out like a single-generator run dir), and
+``real_only`` once for all of them: every row carries its ``generator`` (None for ``real_only``, which uses
+none).
 
 Trainings live in ``<run dir>/detect/<arm>/f<fraction>_s<seed>/`` (a compared generator's synthetic arms in
 ``generators/<generator>/detect/...``) and are skipped when done with the same data and settings (a key in
 ``done.json``), so an interrupted study resumes at the next unfinished arm. Results: ``results.csv``,
-``results.json`` (rows and per generator x arm x fraction summaries with 95% confidence intervals and
-seed-paired differences vs ``real_only``), ``results.md`` and ``results.png``.
+``results.json`` (rows and per generator x arm x fraction x split summaries with 95% confidence intervals
+and seed-paired differences vs ``real_only``), ``results.md`` and ``results.png``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 from idg.core.config import IdgConfig
 from idg.core.errors import DataError
 from idg.core.hashing import content_hash
-from idg.core.layout import RunLayout
+from idg.core.layout import RunLayout, tag
 from idg.data.subsets import PreparedReal
+from idg.generate.sets import set_layout, subset_dependent
 from idg.study import detect
 from idg.study.detect import EpochCallback
 from idg.study.keys import data_key, model_key, training_key
+from idg.study.stats import per_class_columns
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +51,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class Trained:
     arm: str
-    fraction: float  # 0.0 when the training saw no real image (syn_only of a set made once per study)
+    fraction: float  # 0.0 when the training saw no real image (syn_only of the diffusion generator)
     seed: int
     weights: Path
     save_dir: Path
@@ -55,8 +60,9 @@ class Trained:
 
 
 def per_fraction_synthetic(cfg: IdgConfig) -> bool:
-    """Whether the synthetic set depends on the real subset (copy-paste) rather than being one per study."""
-    return cfg.generate.generator == "copy_paste"
+    """Whether the synthetic set depends on the real subset (copy-paste objects, real backgrounds, a fitted
+    box prior) rather than being one per study."""
+    return subset_dependent(cfg)
 
 
 def generator_run(cfg: IdgConfig, run_dir: Path, generator: str) -> RunLayout:
@@ -69,10 +75,7 @@ def generator_run(cfg: IdgConfig, run_dir: Path, generator: str) -> RunLayout:
 def synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
     """The synthetic data.yaml that the synthetic arms of ``(fraction, seed)`` train on (``run_dir``: the
     generator's own part of the run, see :func:`generator_run`)."""
-    run = RunLayout(Path(run_dir))
-    if per_fraction_synthetic(cfg):
-        return run.copy_paste_set(fraction, seed).dataset().data_yaml
-    return run.dataset().data_yaml
+    return set_layout(cfg, Path(run_dir), fraction, seed).dataset().data_yaml
 
 
 def existing_synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
@@ -112,64 +115,129 @@ def reuse_candidates(cfg: IdgConfig, arm: str, fraction: float, seed: int, gener
 # ------------------------------------------------------------------------------------ training
 
 
+@dataclass(frozen=True)
+class Planned:
+    """One training of the study's plan: an arm (of a generator; None for real_only) at a real fraction and
+    seed, for ``epochs`` epochs."""
+
+    arm: str
+    fraction: float
+    seed: int
+    epochs: int
+    generator: Optional[str] = None
+
+
+def training_plan(cfg: IdgConfig) -> List[Planned]:
+    """Every training of ``cfg.study``, in the order they run: per seed and fraction, for each generator
+    ``syn_only`` (once per synthetic set, also when only ``syn_then_real`` needs it) and ``syn_then_real``,
+    then ``real_only`` (one for every generator), then ``mixed`` per generator."""
+    det, arms = cfg.detector, cfg.study.arms
+    plan: List[Planned] = []
+    for seed in cfg.study.seeds:
+        synthetic: set = set()
+        for fraction in cfg.study.fractions:
+            for g in cfg.generators:
+                sf = syn_only_fraction(cfg.for_generator(g), fraction)
+                if ("syn_only" in arms or "syn_then_real" in arms) and (g, sf) not in synthetic:
+                    synthetic.add((g, sf))
+                    plan.append(Planned("syn_only", sf, seed, det.epochs, g))
+                if "syn_then_real" in arms:
+                    plan.append(Planned("syn_then_real", fraction, seed, det.finetune_epochs, g))
+            if "real_only" in arms:
+                plan.append(Planned("real_only", fraction, seed, det.finetune_epochs))
+            if "mixed" in arms:
+                plan += [Planned("mixed", fraction, seed, det.finetune_epochs, g) for g in cfg.generators]
+    return plan
+
+
+def training_tag(cfg: IdgConfig, p: Planned) -> str:
+    """A training's name in logs and W&B: ``<arm>/f<fraction>_s<seed>``, with ``<generator>/`` in front for a
+    synthetic arm of a study comparing generators."""
+    name = f"{p.arm}/{tag(p.fraction, p.seed)}"
+    return f"{p.generator}/{name}" if cfg.compares_generators and p.generator else name
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """The ``training`` event: training ``index`` (1-based) of ``total`` started, finished or was skipped
+    (done earlier, or copied from ``study.reuse``); ``seconds`` it took (0 until it ends); ``epochs_left``:
+    its epochs and those of the trainings after it (what an ETA needs)."""
+
+    index: int
+    total: int
+    arm: str
+    fraction: float
+    seed: int
+    epochs: int
+    epochs_left: int
+    status: str  # started | done | skipped
+    seconds: float = 0.0
+    generator: Optional[str] = None  # of a synthetic arm in a study comparing generators
+    tag: str = ""  # the training's name (:func:`training_tag`), as in its epoch events
+
+
+TrainingCallback = Callable[[TrainingStep], None]
+
+
 def train_arms(
     cfg: IdgConfig,
     run_dir: Path,
     real: Optional[PreparedReal],
     on_epoch: Optional[EpochCallback] = None,
+    on_training: Optional[TrainingCallback] = None,
 ) -> List[Trained]:
-    """Train every arm x fraction x seed (x generator) of ``cfg.study`` that is not already done."""
+    """Train every arm x fraction x seed of ``cfg.study`` that is not already done (:func:`training_plan`);
+    ``on_training`` hears each one start and end."""
     det, study = cfg.detector, cfg.study
     run = RunLayout(Path(run_dir))
-    arms = list(study.arms)
-    if any(a != "syn_only" for a in arms) and real is None:
+    if any(a != "syn_only" for a in study.arms) and real is None:
         raise DataError("the study needs real data: pass real.data=<data.yaml>")
     base_key = model_key(det.model)
-
-    def fit(arm: str, generator: Optional[str], init: str, init_key: str, data: Path, fraction: float, seed: int,
-            epochs: int) -> Trained:
-        where = generator_run(cfg, run_dir, generator) if generator is not None else run
-        save_dir = where.training(arm, fraction, seed)
-        key = training_key(init_key, data, epochs, seed, det)
-        tag = f"{arm}/{save_dir.name}" if generator is None or not cfg.compares_generators else f"{generator}/{arm}/{save_dir.name}"
-        r = detect.train(init, data, save_dir.parent, save_dir.name, epochs, det, seed, tag=tag, on_epoch=on_epoch,
-                         key=key, overwrite=cfg.overwrite, reuse=reuse_candidates(cfg, arm, fraction, seed, generator))
-        return Trained(arm, fraction, seed, r.weights, r.save_dir, key, generator)
-
     check_synthetic_sets(cfg, run_dir)  # every synthetic set exists before the first training starts
+    plan = training_plan(cfg)
+    tell = on_training or (lambda step: None)
+
+    def fit(n: int, p: Planned, init: str, init_key: str, data: Path) -> Trained:
+        name = training_tag(cfg, p)
+        step = TrainingStep(n, len(plan), p.arm, p.fraction, p.seed, p.epochs, sum(q.epochs for q in plan[n - 1:]),
+                            "started", generator=p.generator if cfg.compares_generators else None, tag=name)
+        where = run if p.generator is None else generator_run(cfg, run_dir, p.generator)
+        save_dir = where.training(p.arm, p.fraction, p.seed)
+        key = training_key(init_key, data, p.epochs, p.seed, det)
+        t0 = time.perf_counter()
+        r = detect.train(init, data, save_dir.parent, save_dir.name, p.epochs, det, p.seed, tag=name,
+                         on_epoch=on_epoch, key=key, overwrite=cfg.overwrite, on_start=lambda: tell(step),
+                         reuse=reuse_candidates(cfg, p.arm, p.fraction, p.seed, p.generator))
+        tell(replace(step, status="skipped" if r.skipped else "done", seconds=time.perf_counter() - t0))
+        return Trained(p.arm, p.fraction, p.seed, r.weights, r.save_dir, key, p.generator)
+
+    def synthetic_set(p: Planned) -> Path:
+        return existing_synthetic_yaml(cfg.for_generator(p.generator), generator_run(cfg, run_dir, p.generator).root,
+                                       p.fraction, p.seed)
 
     out: List[Trained] = []
-    for seed in study.seeds:
-        syn: Dict[tuple, Trained] = {}
-        for fraction in study.fractions:
-            synthetic = {g: existing_synthetic_yaml(cfg.for_generator(g), generator_run(cfg, run_dir, g).root, fraction,
-                                                    seed) for g in cfg.generators if set(arms) - {"real_only"}}
-            for g in cfg.generators:  # per fraction: syn_only, syn_then_real, real_only, mixed
-                sf = syn_only_fraction(cfg.for_generator(g), fraction)
-                if ("syn_only" in arms or "syn_then_real" in arms) and (g, sf) not in syn:
-                    syn[(g, sf)] = fit("syn_only", g, det.model, base_key, synthetic[g], sf, seed, det.epochs)
-                    if "syn_only" in arms:
-                        out.append(syn[(g, sf)])
-                if "syn_then_real" in arms:
-                    s = syn[(g, sf)]
-                    out.append(fit("syn_then_real", g, str(s.weights), s.key, real.data_yaml(fraction, seed), fraction,
-                                   seed, det.finetune_epochs))
-            if "real_only" in arms:  # one baseline for every generator
-                out.append(fit("real_only", None, det.model, base_key, real.data_yaml(fraction, seed), fraction, seed,
-                               det.finetune_epochs))
-            if "mixed" in arms:
-                for g in cfg.generators:
-                    syn_train = synthetic[g].parent / "images" / "train"
-                    data = real.data_yaml(fraction, seed, extra_train=[syn_train],
-                                          tag=f"mixed_{g}" if cfg.compares_generators else "mixed")
-                    out.append(fit("mixed", g, det.model, base_key, data, fraction, seed, det.finetune_epochs))
+    synthetic: Dict[tuple, Trained] = {}  # (generator, fraction, seed) -> the syn_only training of that set
+    for n, p in enumerate(plan, 1):
+        if p.arm == "syn_only":
+            t = synthetic[(p.generator, p.fraction, p.seed)] = fit(n, p, det.model, base_key, synthetic_set(p))
+            if "syn_only" in study.arms:
+                out.append(t)
+        elif p.arm == "syn_then_real":
+            s = synthetic[(p.generator, syn_only_fraction(cfg.for_generator(p.generator), p.fraction), p.seed)]
+            out.append(fit(n, p, str(s.weights), s.key, real.data_yaml(p.fraction, p.seed)))
+        elif p.arm == "real_only":
+            out.append(fit(n, p, det.model, base_key, real.data_yaml(p.fraction, p.seed)))
+        else:  # mixed
+            syn_train = synthetic_set(p).parent / "images" / "train"
+            data = real.data_yaml(p.fraction, p.seed, extra_train=[syn_train],
+                                  tag=f"mixed_{p.generator}" if cfg.compares_generators else "mixed")
+            out.append(fit(n, p, det.model, base_key, data))
     return out
 
 
 def find_trained(cfg: IdgConfig, run_dir: Path) -> List[Trained]:
     """The trainings of ``cfg.study`` already on disk (for ``stages=[evaluate]``)."""
-    found, missing = [], []
-    wanted = []
+    found, missing, wanted = [], [], []
     for seed in cfg.study.seeds:
         for arm in cfg.study.arms:
             for g in ([None] if arm == "real_only" else cfg.generators):
@@ -190,18 +258,27 @@ def find_trained(cfg: IdgConfig, run_dir: Path) -> List[Trained]:
     return found
 
 
+def eval_dir(split: str) -> str:
+    """A training's evaluation folder for ``split`` (``eval_real`` for val, as before the test split existed)."""
+    return "eval_real" if split == "val" else f"eval_{split}"
+
+
 def evaluate_arms(cfg: IdgConfig, trained: Sequence[Trained], real: PreparedReal) -> List[dict]:
-    """One row per training: its mAPs on the real val split (Ultralytics' validator, ``last.pt``)."""
-    val_key = data_key(real.val_yaml, splits=("val",))
+    """One row per training and evaluation split (val, and test when the real data has one): its mAPs by
+    Ultralytics' validator on ``last.pt``, with the per-image matches kept for the bootstrap."""
     rows = []
-    for t in trained:
-        key = content_hash({"weights": t.key or str(t.weights), "val": val_key, "imgsz": cfg.detector.imgsz})
-        m = detect.evaluate(t.weights, real.val_yaml, t.save_dir, "eval_real", cfg.detector, key=key, overwrite=cfg.overwrite,
-                     reuse=cfg.resume)
-        rows.append({"arm": t.arm, "generator": t.generator, "fraction": t.fraction, "seed": t.seed, **m,
-                     "weights": str(t.weights)})
-        log.info("%-14s %-10s f=%-5g s=%d  mAP50=%.4f  mAP50-95=%.4f", t.arm, t.generator or "-", t.fraction, t.seed,
-                 m["map50"], m["map50_95"])
+    for split in real.splits:
+        split_key = data_key(real.val_yaml, splits=(split,))
+        for t in trained:
+            what = {"weights": t.key or str(t.weights), "val": split_key, "imgsz": cfg.detector.imgsz}
+            key = content_hash(what if split == "val" else {**what, "split": split})
+            m = detect.evaluate(t.weights, real.val_yaml, t.save_dir, eval_dir(split), cfg.detector, key=key,
+                                overwrite=cfg.overwrite, reuse=cfg.resume, split=split)
+            rows.append({"arm": t.arm, "generator": t.generator, "fraction": t.fraction, "seed": t.seed, "split": split,
+                         **per_class_columns(m), "weights": str(t.weights),
+                         "image_stats": str(t.save_dir / eval_dir(split) / "image_stats.npz")})
+            log.info("%-14s %-10s f=%-5g s=%d %-4s mAP50=%.4f  mAP50-95=%.4f", t.arm, t.generator or "-", t.fraction,
+                     t.seed, split, m["map50"], m["map50_95"])
     return rows
 
 

@@ -44,5 +44,5 @@ def model_key(model: str) -> str:
 
 
 def training_key(init_key: str, data: Path, epochs: int, seed: int, det: DetectorConfig) -> str:
-    settings = {k: v for k, v in asdict(det).items() if k not in ("workers", "epochs", "finetune_epochs", "model")}
+    settings = {k: v for k, v in asdict(det).items() if k not in ("workers", "epochs", "finetune_epochs", "model", "verbose")}
     return content_hash({"init": init_key, "data": data_key(data), "epochs": epochs, "seed": seed, "detector": settings})

@@ -10,21 +10,32 @@ from idg.core.config.fields import help_field
 from idg.core.errors import ConfigError
 
 GENERATORS = ("diffusion", "copy_paste", "autolabel")
+# How a painted crop or a real object goes into its box (idg.generate.blend.paste): color_<mode> first moves
+# the patch's colours to fit the surroundings, then pastes with <mode>.
+BLEND_MODES = ("none", "feather", "gaussian", "poisson", "laplacian", "color_feather", "color_laplacian",
+               "color_poisson")
+SAMPLERS = ("random", "grid", "non_overlap", "real_prior")
 
 
 @dataclass
 class SamplerConfig:
     """The ``sampler`` group: where boxes go."""
 
-    name: str = help_field("random | grid | non_overlap", "random")
+    name: str = help_field("random | grid | non_overlap | real_prior (fitted to the real train subset's labels)", "random")
     jitter: float = help_field("grid: how far a box may move inside its cell, 0 (centred) .. 1 (anywhere in the cell)", 1.0)
     max_iou: float = help_field("non_overlap: largest IoU allowed between two boxes of an image", 0.0)
     min_gap: int = help_field("non_overlap: pixels kept free between boxes", 0)
-    max_tries: int = help_field("non_overlap/random: placement attempts per box before the image is declared full", 200)
+    max_tries: int = help_field("non_overlap/random/real_prior: placement attempts per box before the image is declared full", 200)
+    bandwidth: float = help_field("real_prior: jitter of a sampled box around the real one it is drawn from: sizes by a "
+                             "log-normal factor of this sigma, centres by a normal of half of it (image fractions)", 0.1)
+    avoid_overlap: bool = help_field("real_prior: keep sampled boxes apart by max_iou / min_gap (as non_overlap); "
+                                "boxes never overlap the real objects of a real_train background", False)
 
     def __post_init__(self) -> None:
-        if self.name not in ("random", "grid", "non_overlap"):
-            raise ConfigError(f"sampler.name={self.name!r} must be one of random, grid, non_overlap")
+        if self.name not in SAMPLERS:
+            raise ConfigError(f"sampler.name={self.name!r} must be one of {', '.join(SAMPLERS)}")
+        if not 0.0 <= self.bandwidth <= 2.0:
+            raise ConfigError(f"sampler.bandwidth={self.bandwidth} must be in [0, 2]")
         if not 0.0 <= self.jitter <= 1.0:
             raise ConfigError(f"sampler.jitter={self.jitter} must be in [0, 1]")
         if not 0.0 <= self.max_iou < 1.0:
@@ -46,7 +57,9 @@ class InpaintConfig:
     mask: str = help_field("mask shape: rect | ellipse", "rect")
     feather: int = help_field("width in pixels of the soft edge where the inpainted crop fades into the image "
                          "(at most a quarter of the box's shorter side)", 8)
-    blend: str = help_field("how the crop is pasted: none (hard) | feather | gaussian | poisson", "feather")
+    blend: str = help_field("how the crop is pasted: none (hard) | feather | gaussian | poisson | laplacian | "
+                       "color_feather | color_laplacian | color_poisson (colour transfer to the surroundings first)",
+                       "color_laplacian")
     mode: str = help_field("crop: inpaint a context window at the model's native resolution; full: whole frame (the prototype)", "crop")
     context: float = help_field("crop mode: context window side = context x the box's longer side", 2.0)
     crop_size: Optional[int] = help_field("crop mode: side of the crop fed to the model; null uses model.native_resolution", None)
@@ -64,8 +77,8 @@ class InpaintConfig:
             raise ConfigError(f"inpaint.mask={self.mask!r} must be rect or ellipse")
         if self.feather < 0:
             raise ConfigError(f"inpaint.feather={self.feather} must be >= 0")
-        if self.blend not in ("none", "feather", "gaussian", "poisson"):
-            raise ConfigError(f"inpaint.blend={self.blend!r} must be one of none, feather, gaussian, poisson")
+        if self.blend not in BLEND_MODES:
+            raise ConfigError(f"inpaint.blend={self.blend!r} must be one of {', '.join(BLEND_MODES)}")
         if self.mode not in ("crop", "full"):
             raise ConfigError(f"inpaint.mode={self.mode!r} must be crop or full")
         if self.context < 1.0:
@@ -112,6 +125,9 @@ class GenerateConfig:
             raise ConfigError(f"generate.image_format={self.image_format!r} must be png or jpg")
         if str(self.batch_invariant).lower() not in ("auto", "true", "false"):
             raise ConfigError(f"generate.batch_invariant={self.batch_invariant!r} must be auto, true or false")
+        if not str(self.cache_dir).strip():
+            raise ConfigError("generate.cache_dir is empty (or $IDG_CACHE_DIR is set but empty): give a directory for "
+                              "the background cache and built models (default ~/.cache/idg)")
         if self.num_shards < 1 or not 0 <= self.shard < self.num_shards:
             raise ConfigError(
                 f"generate.shard={self.shard} / generate.num_shards={self.num_shards}: need 0 <= shard < num_shards"
@@ -122,15 +138,22 @@ class GenerateConfig:
 class CopyPasteConfig:
     """The ``copy_paste`` node: how ``generator=copy_paste`` pastes real objects into the sampled boxes."""
 
-    blend: str = help_field("how a real object is pasted: none (hard) | feather | gaussian | poisson", "feather")
+    blend: str = help_field("how a real object is pasted: none (hard) | feather | gaussian | poisson | laplacian | "
+                       "color_feather | color_laplacian | color_poisson (its source's light matched to the scene's)",
+                       "laplacian")
     feather: int = help_field("soft edge in pixels inside the box (at most a quarter of the box's shorter side)", 8)
     candidates: int = help_field("random real objects of the class drawn per box; the one whose aspect ratio is "
                             "closest to the box's is pasted (1: uniform choice, any stretch)", 4)
+    mask: str = help_field("which pixels of a real box are pasted: box (all of it, with the object's own "
+                      "background) | grabcut (GrabCut seeded by the box) | contrast (colours standing out from "
+                      "the ring around the box); a mask keeping < 15% of the box falls back to the box", "box")
 
     def __post_init__(self) -> None:
-        if self.blend not in ("none", "feather", "gaussian", "poisson"):
-            raise ConfigError(f"copy_paste.blend={self.blend!r} must be one of none, feather, gaussian, poisson")
+        if self.blend not in BLEND_MODES:
+            raise ConfigError(f"copy_paste.blend={self.blend!r} must be one of {', '.join(BLEND_MODES)}")
         if self.feather < 0:
             raise ConfigError(f"copy_paste.feather={self.feather} must be >= 0")
         if self.candidates < 1:
             raise ConfigError(f"copy_paste.candidates={self.candidates} must be >= 1")
+        if self.mask not in ("box", "grabcut", "contrast"):
+            raise ConfigError(f"copy_paste.mask={self.mask!r} must be one of box, grabcut, contrast")

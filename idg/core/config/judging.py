@@ -21,7 +21,10 @@ class QualityConfig:
     Objects: the box is re-estimated from what the paste changed (pixels whose colour moved by more than
     ``diff_threshold``, cleaned by a morphological opening, largest connected components kept); an object
     with too little change or a re-estimated box too unlike the requested one is repainted with a new seed.
-    Backgrounds: black, near-constant, NaN or near-duplicate images are regenerated with a new seed.
+    Seams (off by default): an object whose paste leaves a sharp edge (``seam_edge``) or a halo
+    (``seam_halo``, against the image before the paste: exactly 1 when nothing changed) above the limit is
+    repainted too. Backgrounds: black, near-constant, NaN or near-duplicate images are regenerated with a
+    new seed.
     """
 
     max_attempts: int = help_field("tries per object and per background (first try included) before giving up", 3)
@@ -32,8 +35,16 @@ class QualityConfig:
     component_fraction: float = help_field("keep change components with at least this share of the largest one's area", 0.2)
     black_level: float = help_field("a background whose mean pixel value is below this is 'black' (0..255)", 4.0)
     min_std: float = help_field("a background whose pixel standard deviation is below this is 'constant' (0..255)", 2.0)
+    max_seam_edge: Optional[float] = help_field("retry/reject an object whose seam_edge (border gradient / gradient "
+                                                "beside it, ~1: no edge) is above this; null: off", None)
+    max_seam_halo: Optional[float] = help_field("retry/reject an object whose seam_halo (colour step across its border "
+                                                "vs the image before, 1: unchanged) is above this; null: off", None)
     phash_distance: int = help_field("a background within this Hamming distance (64-bit pHash) of an earlier one is a "
                                 "near-duplicate; -1 switches the check off", 4)
+    duplicates: str = help_field("near-duplicate backgrounds: keep (used, flagged and counted) | drop | regenerate "
+                            "(both keep them out: a generated background is drawn again with a new seed, a photo "
+                            "source leaves near-duplicate photos out of its pool) | auto: regenerate for prompt "
+                            "backgrounds, keep for photos (real video frames are often near-duplicates)", "auto")
     shortcut_images: int = help_field("held-out images with null-prompt inpaints, to test detectors for seam shortcuts; 0: off", 4)
     shortcut_conf: float = help_field("confidence at which a detection on a null-prompt box counts as a (false) fire", 0.25)
 
@@ -50,10 +61,24 @@ class QualityConfig:
         for key in ("black_level", "min_std"):
             if not 0.0 <= getattr(self, key) <= 255.0:
                 raise ConfigError(f"quality.{key} must be in [0, 255] (got {getattr(self, key)})")
+        if self.max_seam_edge is not None and not self.max_seam_edge > 0:
+            raise ConfigError(f"quality.max_seam_edge must be > 0 or null (got {self.max_seam_edge})")
+        if self.max_seam_halo is not None and not self.max_seam_halo >= 1.0:
+            raise ConfigError(f"quality.max_seam_halo must be >= 1 or null (got {self.max_seam_halo}): the halo term "
+                              f"is 1 for a paste that changed nothing, so a lower limit rejects every object")
         if not -1 <= self.phash_distance <= 64:
             raise ConfigError(f"quality.phash_distance must be in [-1, 64] (got {self.phash_distance})")
+        if self.duplicates not in ("auto", "keep", "drop", "regenerate"):
+            raise ConfigError(f"quality.duplicates={self.duplicates!r} must be auto, keep, drop or regenerate")
         if self.shortcut_images < 0:
             raise ConfigError(f"quality.shortcut_images must be >= 0 (got {self.shortcut_images})")
+
+
+    def duplicate_policy(self, photo: bool) -> str:
+        """keep | drop | regenerate for a photo source (``photo``) or prompt backgrounds."""
+        if self.duplicates == "auto":
+            return "keep" if photo else "regenerate"
+        return self.duplicates
 
 
 @dataclass

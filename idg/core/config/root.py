@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,12 +25,13 @@ from idg.core.config.generation import CopyPasteConfig, GenerateConfig, InpaintC
 from idg.core.config.models import InpaintModelConfig, ModelConfig, resolve_inpaint_model
 from idg.core.config.judging import LABELER_VERIFIERS, QualityConfig, VerifyConfig
 from idg.core.config.labeling import AutolabelConfig, LabelerConfig
-from idg.core.config.scene import BackgroundConfig, ClassConfig, DatasetConfig
+from idg.core.config.scene import BackgroundConfig, ClassConfig, DatasetConfig, RealClassesConfig
 from idg.core.config.study import DetectorConfig, LoggerConfig, RealConfig, StudyConfig
 from idg.core.errors import ConfigError
 from idg.core.stages import STAGES, stages_needing_real
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+log = logging.getLogger("idg.config")
 
 
 @dataclass
@@ -36,6 +39,7 @@ class IdgConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
     classes: Dict[str, ClassConfig] = field(default_factory=dict)
+    real_classes: RealClassesConfig = field(default_factory=RealClassesConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     inpaint: InpaintConfig = field(default_factory=InpaintConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -60,6 +64,8 @@ class IdgConfig:
         unknown = [s for s in self.stages if s not in STAGES]
         if unknown or not self.stages:
             raise ConfigError(f"stages={list(self.stages)}: choose from {', '.join(STAGES)}")
+        if self.run_dir is not None and not str(self.run_dir).strip():
+            raise ConfigError("run_dir is empty: give a directory, or leave it null to use hydra.run.dir")
         if self.generate.num_shards > 1 and self.compares_generators:
             raise ConfigError(
                 f"generate.num_shards={self.generate.num_shards} with study.generators={list(self.study.generators)}: "
@@ -80,12 +86,18 @@ class IdgConfig:
         self.validate_backgrounds()
         if self.uses_labeler:
             self.validate_queries()
-        needing = stages_needing_real(self) if self.real.data is None else ()
-        if "generate" in needing:
+        if "autolabel" in self.generators and self.background.uses_photos:
             raise ConfigError(
-                "generator=copy_paste cuts its objects from the real train split, but real.data is not set: pass "
-                "real.data=<path/to/data.yaml> (or real=fire8_mini)"
+                f"generator=autolabel draws whole images from the background prompts, but background="
+                f"{'+'.join(self.background.sources)} takes photos: use a prompts background for autolabel, or leave "
+                f"autolabel out of study.generators"
             )
+        needing = stages_needing_real(self) if not self.real.given else ()
+        if "generate" in needing:
+            why = ("generator=copy_paste cuts its objects from the real train split" if "copy_paste" in self.generators
+                   else "sampler=real_prior fits box layouts to the real train split" if self.sampler.name == "real_prior"
+                   else f"background={'+'.join(self.background.sources)} takes its backgrounds from the real train split")
+            raise ConfigError(f"{why}, but real.data is not set: pass real.data=<path/to/data.yaml> (or real=fire8_mini)")
         if needing:
             raise ConfigError(
                 "real.data is not set but the study trains or evaluates on real images: pass "
@@ -119,8 +131,11 @@ class IdgConfig:
             )
 
     def validate_backgrounds(self) -> None:
+        if "prompts" not in self.background.sources:
+            return
         if not self.background.prompts:
-            raise ConfigError("background.prompts is empty: give at least one background prompt")
+            raise ConfigError("background.prompts is empty: give at least one background prompt (or a photo source: "
+                              "background=images|real_empty|real_train)")
         for i, bg in enumerate(self.background.prompts):
             check_prompt(f"background.prompts[{i}].prompt", bg.prompt)
             if bg.num_images < 1:
@@ -195,6 +210,19 @@ class IdgConfig:
                     f"{where}: boxes up to {sizes['w'][1]}x{sizes['h'][1]} px do not fit the {side}x{side} image "
                     f"(generate.resolution); lower {where}.width/height"
                 )
+        self.check_some_objects()
+
+    def check_some_objects(self) -> None:
+        """Every class at ``count=[0, 0]`` makes a detection set without a single object: refused when the
+        study trains on it, a warning when only generating (background-only images may be meant)."""
+        if any(spec.count[1] > 0 for spec in self.classes.values()):
+            return
+        keys = ", ".join(f"classes.{name}.count" for name in self.classes)
+        message = f"every class has count=[0, 0] ({keys}), so the images would hold no objects"
+        if "train" in self.stages and any(arm != "real_only" for arm in self.study.arms):
+            raise ConfigError(f"{message} and the synthetic arms nothing to learn; raise a class's count, e.g. "
+                              f"classes.{next(iter(self.classes))}.count=[1,3]")
+        log.warning("%s: generating background-only images", message)
 
     def box_size_range(self, name: str) -> Dict[str, List[int]]:
         """Feasible integer pixel ranges of box width ``w``, height ``h`` and aspect ``ar`` for class ``name``.
@@ -274,6 +302,7 @@ def to_config(cfg: DictConfig, preprocess: Sequence[Callable[[Dict[str, Any]], N
     container.pop("hparams_search", None)
     for step in preprocess:
         step(container)
+    check_finite(container)
     schema = OmegaConf.structured(IdgConfig)
     try:
         typed = OmegaConf.merge(schema, container)
@@ -284,6 +313,35 @@ def to_config(cfg: DictConfig, preprocess: Sequence[Callable[[Dict[str, Any]], N
         raise ConfigError(str(exc).splitlines()[0] + _full_key_suffix(exc)) from exc
     obj.generate.cache_dir = os.path.expanduser(obj.generate.cache_dir)
     return obj
+
+
+def _non_finite(node: Any, key: str):
+    """``(key, value, bad number)`` of the first NaN or infinity in a plain config tree, else None."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return key, node, node
+    if isinstance(node, dict):
+        for k, v in node.items():
+            found = _non_finite(v, f"{key}.{k}" if key else str(k))
+            if found:
+                return found
+    if isinstance(node, (list, tuple)):
+        for v in node:
+            if isinstance(v, float) and not math.isfinite(v):
+                return key, list(node), v  # name the list's key and show the whole value, as it was typed
+            found = _non_finite(v, key) if isinstance(v, (dict, list, tuple)) else None
+            if found:
+                return found
+    return None
+
+
+def check_finite(container: Dict[str, Any]) -> None:
+    """No NaN or infinity anywhere in the config (an override ``inpaint.strength=nan`` or ``.inf`` in YAML):
+    range checks cannot catch them (every comparison with NaN is false), so they would reach the samplers
+    and the detector. Raises ConfigError naming the key."""
+    found = _non_finite(container, "")
+    if found:
+        key, value, bad = found
+        raise ConfigError(f"{key}={value}: {bad} is not a finite number; give a finite value")
 
 
 def _full_key_suffix(exc: Exception) -> str:

@@ -28,6 +28,8 @@ class DetectorConfig:
     workers: int = help_field("dataloader workers", 4)
     patience: int = help_field("early-stopping patience in epochs", 100)
     args: Dict[str, Any] = help_field("any further YOLO.train() arguments, passed through unchanged", default_factory=dict)
+    verbose: bool = help_field("Ultralytics' own console output (layer tables, argument dumps, its bars); off: one idg "
+                               "line per epoch (-v turns it on too)", False)
 
     def __post_init__(self) -> None:
         if not (self.model.endswith(".yaml") or self.model.endswith(".yml") or self.model.endswith(".pt")):
@@ -47,16 +49,35 @@ class DetectorConfig:
 
 @dataclass
 class RealConfig:
-    """The ``real`` group: a real dataset in Ultralytics YOLO layout, used to fine-tune and to evaluate."""
+    """The ``real`` group: a real dataset (Ultralytics YOLO layout or COCO JSON), used to fine-tune and to
+    evaluate (on val, and on test when there is one)."""
 
     name: str = help_field("preset name", "none")
-    data: Optional[str] = help_field("path to a YOLO data.yaml with train and val splits", None)
+    format: str = help_field("yolo (real.data: a data.yaml) | coco (real.train_json, real.val_json, real.test_json, real.images)", "yolo")
+    data: Optional[str] = help_field("path to a YOLO data.yaml with train and val splits (and optionally test)", None)
+    test: Optional[str] = help_field("yolo: a test split (folder or .txt list, relative to the data.yaml's path) that "
+                                "adds to or replaces the data.yaml's own 'test'", None)
+    train_json: Optional[str] = help_field("coco: the train split's COCO detection JSON", None)
+    val_json: Optional[str] = help_field("coco: the val split's COCO detection JSON", None)
+    test_json: Optional[str] = help_field("coco: the test split's COCO detection JSON (optional)", None)
+    images: Optional[str] = help_field("coco: the folder images[].file_name are relative to (default: each JSON's folder)", None)
     class_map: Dict[str, str] = help_field("real class name -> synthetic class name, for names that differ", default_factory=dict)
     check_images: bool = help_field("open every real image at start-up to catch corrupt files", True)
 
     def __post_init__(self) -> None:
-        if self.data is not None and not str(self.data).strip():
-            raise ConfigError("real.data is empty: give the path of a YOLO data.yaml or null")
+        if self.format not in ("yolo", "coco"):
+            raise ConfigError(f"real.format={self.format!r} must be yolo or coco")
+        for key in ("data", "test", "train_json", "val_json", "test_json", "images"):
+            value = getattr(self, key)
+            if value is not None and not str(value).strip():
+                raise ConfigError(f"real.{key} is empty: give a path or null")
+        if self.format == "coco" and self.train_json is not None and self.val_json is None:
+            raise ConfigError("real.format=coco: real.val_json is not set (train and val JSON are both required)")
+
+    @property
+    def given(self) -> bool:
+        """Whether a real dataset is named at all (a data.yaml, or a COCO train JSON)."""
+        return bool(self.train_json) if self.format == "coco" else bool(self.data)
 
 
 @dataclass
@@ -74,6 +95,11 @@ class StudyConfig:
                                        "copy_paste, autolabel) under generators/<name>/, shared real_only baselines, "
                                        "results rows tagged by generator; empty: generate.generator alone",
                                        default_factory=list)
+
+    real_negatives: Optional[bool] = help_field("add the photos of background=images to every real training as "
+                                           "label-free images, so a gain of the synthetic arms comes from the "
+                                           "objects, not from extra real scenes; null: on when background=images "
+                                           "(real_empty / real_train photos are in the real subset already)", None)
 
     def __post_init__(self) -> None:
         unknown = [g for g in self.generators if g not in GENERATORS]
