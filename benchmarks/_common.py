@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import List
 
 REPO = Path(__file__).resolve().parents[1]
+# The checkout's own idg, whatever the venv has installed (a script's sys.path starts at benchmarks/).
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
 
 
 def compose_config(overrides: List[str]):

@@ -24,7 +24,9 @@ import hydra
 from hydra._internal.utils import run_and_report as _hydra_run_and_report
 from omegaconf import DictConfig, OmegaConf
 
+from idg.core import interrupt
 from idg.core.config import REPO_ROOT, register_configs
+from idg.core.interrupt import Terminated
 
 register_configs()
 log = logging.getLogger("idg")
@@ -119,15 +121,6 @@ def _scrub_hydra_outputs() -> None:
     scrub_hydra_dir(out / hc.output_subdir if hc.output_subdir else None, sweep_dir)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, a scheduler stopping a job), handled like Ctrl-C: the run is marked interrupted,
-    W&B is closed, and the finished work stays for a resume."""
-
-
-def _raise_terminated(signum, frame) -> None:
-    raise Terminated()
-
-
 _RUN_DIRS: list = []  # the run dir of the job in progress, for the interruption message
 _CLI_PID: list = []  # the process of the `idg` command: jobs that run elsewhere raise their user errors
 
@@ -186,7 +179,11 @@ def main() -> Optional[float]:
     hydra_utils.run_and_report = _report_errors
     _CLI_PID[:] = [os.getpid()]
     on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main_thread else None
+    # Ctrl-C and SIGTERM raise at once and are also recorded, so a pipeline call stops at its next denoising
+    # step even where the raised exception is lost (idg.core.interrupt).
+    # A SIGINT that the parent set to be ignored (a background job) stays ignored.
+    signals = [signal.SIGTERM] + ([signal.SIGINT] if signal.getsignal(signal.SIGINT) is signal.default_int_handler else [])
+    previous = {s: signal.signal(s, interrupt.handle_signal) for s in signals} if on_main_thread else {}
     try:
         return hydra_main()
     except UserErrorEscape as exc:  # from a Hydra callback (idg.core.paths.OutputDirCheck)
@@ -202,8 +199,9 @@ def main() -> Optional[float]:
         sys.exit(143 if isinstance(exc, Terminated) else 130)
     finally:
         hydra_utils.run_and_report = _hydra_run_and_report
-        if on_main_thread:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        interrupt.clear()
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def test_background_and_classes_override_a_dataset_preset():
 def test_experiment_smoke_bundle():
     cfg = make_config(["experiment=smoke"])
     assert cfg.model.name == "tiny" and cfg.model.build_tiny
-    assert cfg.generate.resolution == 128 and cfg.generate.num_images == 8
+    assert cfg.generate.resolution == 192 and cfg.model.native_resolution == 128 and cfg.generate.num_images == 8
+    assert cfg.model.pretrained.endswith("models/tiny-sdxl-v2")
     assert cfg.detector.epochs == 1 and cfg.real.data.endswith("fire8_mini/data.yaml")
     assert cfg.offline
 

@@ -70,3 +70,18 @@ def test_nothing_loadable_raises_the_first_error():
 def test_tiny_model_is_saved_and_loaded_as_safetensors(tiny_model, tiny_pipes):
     assert list(tiny_model.rglob("*.safetensors")) and not list(tiny_model.rglob("*.bin"))
     assert tiny_pipes.background.pipe is not None
+
+
+@pytest.mark.slow
+def test_model_tiny_builds_the_v2_sdxl_structure_where_the_config_points(tiny_model):
+    """model=tiny writes the current tiny version under its own path (caches of v1 never mix with it) with
+    SDXL's 4-block VAE (latent factor 8)."""
+    import json
+
+    from idg.models.tiny import TINY_VERSION
+
+    assert tiny_model.name == f"tiny-sdxl-{TINY_VERSION}" == "tiny-sdxl-v2"
+    vae = json.loads((tiny_model / "vae" / "config.json").read_text())
+    assert len(vae["block_out_channels"]) == 4
+    unet = json.loads((tiny_model / "unet" / "config.json").read_text())
+    assert unet["down_block_types"] == ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"]

@@ -33,6 +33,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 import numpy as np
 from PIL import Image
 
+from idg.core import interrupt
 from idg.core.atomic import append_line, atomic_save_image, atomic_write_text, read_jsonl
 from idg.core.box import Box
 from idg.core.config import IdgConfig
@@ -266,6 +267,7 @@ class Engine:
         # The bar opens at the first finished image: the lazy pipelines load inside the first batch.
         with LazyBar(len(todo), "generate", enabled=progress) as bar:
             for members in batches.values():
+                interrupt.raise_if_requested()  # a Ctrl-C/SIGTERM whose exception was lost ends the run here
                 for i, image, record in self.batch(members):
                     rec = record.to_dict()
                     self.write(i, image, rec)
