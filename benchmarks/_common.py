@@ -16,12 +16,14 @@ def compose_config(overrides: List[str]):
     """The validated IdgConfig for ``overrides``, composed from conf/ like ``python -m idg.run`` does."""
     from hydra import compose, initialize_config_dir
 
-    from idg.core.config import register_configs
-    from idg.pipeline import load_config
+    from idg.core.config import register_configs, to_config
+    from idg.data.csv_import import apply_csv_dataset
 
     register_configs()
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return load_config(compose(config_name="config", overrides=overrides))
+        # idg.pipeline.load_config's steps, without importing the study and report layers (W&B): the GPU
+        # benchmark runs where only the generation layer's packages are installed
+        return to_config(compose(config_name="config", overrides=overrides), preprocess=[apply_csv_dataset])
 
 
 def add_threads_option(ap) -> None:

@@ -1,6 +1,8 @@
 """Prototype loop vs idg's engine on an SDXL-Turbo-shaped model at SDXL-Turbo's sizes, side by side.
 
-    python benchmarks/generation.py --threads 1 --images 3 --repeats 2        # the recorded run (CPU)
+    python benchmarks/generation.py --threads 1 --k 8 --images 2 --repeats 2 \
+        --json benchmarks/results/generation.json                            # the recorded run (CPU, 13 min)
+    python benchmarks/generation.py --threads 1 --images 3 --repeats 2        # k=4 (about an hour here)
     python benchmarks/generation.py --k 16 --images 1 --repeats 1 --presets safari   # a quick look
 
 The model is the width-``k`` proxy of SDXL-Turbo (``benchmarks/proxy_sdxl.py``: the published architecture,

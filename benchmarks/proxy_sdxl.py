@@ -125,9 +125,10 @@ def proxy_configs(k: int) -> Dict[str, dict]:
 
 
 def build_proxy_modules(k: int, meta: bool = False, seed: int = 0,
-                        force_upcast: Optional[bool] = None) -> Dict[str, object]:
-    """The proxy's UNet, VAE, text encoders, tokenizers and scheduler, float32 on CPU (random init from
-    ``seed``) or, with ``meta=True``, on the ``meta`` device: shapes only, no weight memory.
+                        force_upcast: Optional[bool] = None, device: str = "cpu") -> Dict[str, object]:
+    """The proxy's UNet, VAE, text encoders, tokenizers and scheduler, float32 on ``device`` (random init
+    from ``seed``; a GPU initialises the full-size model in seconds where a CPU takes minutes) or, with
+    ``meta=True``, on the ``meta`` device: shapes only, no weight memory.
 
     ``force_upcast`` overrides the VAE's published ``true`` (diffusers then runs the VAE in float32 under
     a float16 pipeline, as it does for SDXL-Turbo; in float32 it changes nothing but diffusers' inpaint
@@ -143,7 +144,7 @@ def build_proxy_modules(k: int, meta: bool = False, seed: int = 0,
     ids = {"vocab_size": len(vocab), "bos_token_id": vocab["<|startoftext|>"],
            "eos_token_id": vocab["<|endoftext|>"], "pad_token_id": vocab["<|endoftext|>"]}
     torch.manual_seed(seed)
-    with torch.device("meta") if meta else torch.device("cpu"):
+    with torch.device("meta") if meta else torch.device(device):
         unet = UNet2DConditionModel.from_config(cfg["unet"])
         vae = AutoencoderKL.from_config(
             cfg["vae"] if force_upcast is None else {**cfg["vae"], "force_upcast": bool(force_upcast)})
