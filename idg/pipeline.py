@@ -7,6 +7,9 @@ model paths, run dir) runs in :func:`check_inputs` before any model loads, so a 
 GPU hour. Stages emit events (:mod:`idg.core.events`); the console (:mod:`idg.report.console`: one line per
 stage start and end, the training counter, the closing block) and W&B (:mod:`idg.report.wandb_log`) listen.
 
+A study comparing generators (``study.generators``) runs each generation stage once per generator into
+``generators/<name>/`` and trains and evaluates them together, with one real_only baseline.
+
 Heavy modules (torch, diffusers, Ultralytics) are imported inside the stages, after the checks.
 """
 
@@ -38,6 +41,7 @@ from idg.data.subsets import PreparedReal, prepare_real
 from idg.generate.sampling import check_feasible
 from idg.report.console import Console
 from idg.report.figures import configure_matplotlib
+from idg.report.generation import generation_metrics, generation_summary
 from idg.report.run_files import RunManifest, write_config, write_metrics
 from idg.report.wandb_log import WandbLogger
 from idg.report.wandb_media import run_name, wandb_config
@@ -138,25 +142,6 @@ def stage(events: Events, name: str) -> Iterator[List[str]]:
     events.emit("stage", name, "done", time.perf_counter() - t0, "; ".join(d for d in detail if d))
 
 
-def generation_summary(sets: list) -> str:
-    """``8 images (2 done earlier), 10 objects (1 rejected), 0.66 img/s; backgrounds: 8 generated, 0 from cache``."""
-    total = {}
-    for r in sets:
-        for k, v in r.stats.as_dict().items():
-            total[k] = total.get(k, 0) + v
-    text = f"{total['images']} images"
-    if total["images_skipped"]:
-        text += f" ({total['images_skipped']} done earlier)"
-    text += f", {total['objects']} objects"
-    if total["objects_rejected"]:
-        text += f" ({total['objects_rejected']} rejected)"
-    if total["seconds"] > 0 and total["images"]:
-        text += f", {total['images'] / total['seconds']:.2f} img/s"
-    if len(sets) > 1:
-        text += f", {len(sets)} sets"
-    return text + f"; backgrounds: {total['backgrounds_generated']} generated, {total['backgrounds_from_cache']} from cache"
-
-
 def shortcut_summary(cfg: IdgConfig, path: Optional[Path]) -> str:
     if path is None:
         return "not made (copy-paste generator, a shard, an incomplete set, or quality.shortcut_images=0)"
@@ -193,11 +178,11 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Inputs:
     photos = None
     if "generate" in cfg.stages or real_negatives(cfg):
         photos = check_backgrounds(cfg, real)
-    if "generate" in cfg.stages and cfg.generate.generator == "copy_paste":
+    if "generate" in cfg.stages and "copy_paste" in cfg.generators:
         from idg.generate.copy_paste import check_sources
 
         check_sources(real)
-    diffusion_generate = "generate" in cfg.stages and cfg.generate.generator == "diffusion"
+    diffusion_generate = "generate" in cfg.stages and "diffusion" in cfg.generators
     if "generate" in cfg.stages and needs_diffusion(cfg):  # copy-paste onto photos loads no diffusion model
         check_models(cfg.model, cfg.inpaint_model if diffusion_generate else None, cfg.offline, cfg.inpaint.steps)
     if needs_ultralytics(cfg):
@@ -208,6 +193,11 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Inputs:
         from idg.generate.verify import check_verifier
 
         check_verifier(cfg.verify, cfg.offline)
+    if "generate" in cfg.stages and "autolabel" in cfg.generators:
+        from idg.models.labelers import check_labeler_model
+
+        lab = cfg.labeler
+        check_labeler_model(lab.name, lab.model, "labeler.model", cfg.offline, lab.build_tiny, lab.revision)
     check_previous_run(cfg, run_dir)
     # Stages that continue an earlier run need its outputs: a wrong hydra.run.dir fails here, not after setup.
     if "train" in cfg.stages and "generate" not in cfg.stages:
@@ -222,8 +212,9 @@ def check_inputs(cfg: IdgConfig, run_dir: Path) -> Inputs:
 
 
 def needs_diffusion(cfg: IdgConfig) -> bool:
-    """Whether generating loads the diffusion model: it paints objects, or draws prompt backgrounds."""
-    return cfg.generate.generator == "diffusion" or "prompts" in cfg.background.sources
+    """Whether generating loads the diffusion model: it paints objects, or draws prompt backgrounds (or autolabel's
+    whole images)."""
+    return bool({"diffusion", "autolabel"} & set(cfg.generators)) or "prompts" in cfg.background.sources
 
 
 def check_backgrounds(cfg: IdgConfig, real: Optional[RealDataset]) -> Optional[List[PhotoFile]]:
@@ -254,62 +245,69 @@ def check_backgrounds(cfg: IdgConfig, real: Optional[RealDataset]) -> Optional[L
 
 
 def generate(cfg: IdgConfig, run: RunLayout, prepared: Optional[PreparedReal],
-             photos: Optional[List[PhotoFile]] = None) -> list:
-    """Images and labels into ``dataset/`` (one set for the study), or one set per real subset (fraction,
-    seed) under ``copy_paste/`` or ``sets/`` when the set takes objects, backgrounds or box layouts from the
-    subset (:mod:`idg.generate.sets`); returns their GenerationResults."""
+             photos: Optional[List[PhotoFile]] = None) -> Dict[str, list]:
+    """Each generator's GenerationResults: images and labels into ``dataset/`` (one set for the study), or one
+    set per real subset (fraction, seed) under ``copy_paste/`` or ``sets/`` when the set takes objects,
+    backgrounds or box layouts from the subset (:mod:`idg.generate.sets`). A study comparing generators
+    writes each generator's sets the same way into ``generators/<generator>/``, loading the diffusion model
+    at most once for all of them."""
+    from idg.generate.engine import shared_pipelines
     from idg.generate.sets import generate_sets
 
-    return generate_sets(cfg, prepared, run.root, photos)
+    if not cfg.compares_generators:
+        return {cfg.generate.generator: generate_sets(cfg, prepared, run.root, photos)}
+    pipes = shared_pipelines(cfg)
+    return {g: generate_sets(cfg.for_generator(g), prepared, run.generator(g).root, photos, pipes)
+            for g in cfg.generators}
 
 
-def export(cfg: IdgConfig, sets: list) -> bool:
+def export(cfg: IdgConfig, sets: Dict[str, list]) -> bool:
     """The index files of each complete set: YOLO data.yaml, COCO annotations.json, sorted manifest,
     generation.json. Returns whether every set is complete."""
     from idg.generate.engine import export as export_set
 
-    return all([export_set(result, cfg.class_names) for result in sets])
+    return all([export_set(result, cfg.class_names) for results in sets.values() for result in results])
 
 
-def shortcut_set(cfg: IdgConfig, run: RunLayout, sets: list) -> Optional[Path]:
-    """The held-out null-prompt images of the seam-shortcut rate (diffusion, unsharded, complete runs), made
-    with the generation's own background source, painter and seam limits."""
+def shortcut_set(cfg: IdgConfig, run: RunLayout, sets: Dict[str, list]) -> Optional[Path]:
+    """The held-out null-prompt images of the seam-shortcut rate (diffusion, unsharded, complete runs; in a
+    study comparing generators, the diffusion generator's, under ``generators/diffusion/``), made with the
+    generation's own background source, painter and seam limits."""
     from idg.generate.sets import subset_dependent
     from idg.generate.sources import prompt_source
 
-    result = sets[0]
-    if cfg.generate.generator != "diffusion" or cfg.generate.num_shards != 1 or not result.complete:
+    if "diffusion" not in sets or cfg.generate.num_shards != 1 or not sets["diffusion"][0].complete:
         return None
+    result, diffusion = sets["diffusion"][0], cfg.for_generator("diffusion")
     source = prompt_source(result.engine.source)
-    if source is None or subset_dependent(cfg):
+    if source is None or subset_dependent(diffusion):
         log.info("seam-shortcut set skipped: it draws prompt backgrounds for one study-wide set")
         return None
     from idg.generate.shortcut import generate_shortcut
 
-    return generate_shortcut(cfg, run.root, source, result.engine.painter, result.engine.judge)
+    where = run.generator("diffusion") if cfg.compares_generators else run
+    return generate_shortcut(diffusion, where.root, source, result.engine.painter, result.engine.judge)
 
 
-def report_generation(cfg: IdgConfig, run: RunLayout, sets: list, complete: bool, record: RunManifest,
+def report_generation(cfg: IdgConfig, run: RunLayout, sets: Dict[str, list], complete: bool, record: RunManifest,
                       events: Events) -> Dict[str, Any]:
-    """Generation stats and quality KPIs (metrics.json), the sample grid, and the generation events."""
-    from idg.generate.quality import quality_metrics
+    """Generation stats and quality KPIs (metrics.json; a study comparing generators prefixes each
+    generator's with its name: ``generate/<generator>/...``, ``quality/<generator>/...``), the sample grid(s),
+    and the generation events (of the first generator)."""
     from idg.report.samples import write_sample_grid
 
-    stats: Dict[str, Any] = {}
-    for r in sets:  # summed over the sets
-        for k, v in r.stats.as_dict().items():
-            stats[k] = stats.get(k, 0) + v
-    stats["images_per_second"] = round(stats["images"] / stats["seconds"], 4) if stats["seconds"] > 0 else 0.0
-    record.stage("generate", "complete" if complete else "partial", sets=len(sets), **stats)
-    records = [rec for r in sets for rec in r.records]
-    metrics = {f"generate/{k}": v for k, v in stats.items()}
-    metrics["generate/total_images"] = len(records)
-    metrics["generate/total_objects"] = sum(len(rec["objects"]) for rec in records)
-    metrics.update(quality_metrics(records))
+    metrics: Dict[str, Any] = {}
+    for g, results in sets.items():
+        metrics.update(generation_metrics(results, f"{g}/" if cfg.compares_generators else ""))
+        first = results[0]
+        if first.records:
+            where = run.generator(g) if cfg.compares_generators else run
+            write_sample_grid(where.samples, first.layout.root, first.records, cfg.logger.num_samples or 16)
+    stats = {k.split("/", 1)[1]: v for k, v in metrics.items() if k.startswith("generate/")}
+    record.stage("generate", "complete" if complete else "partial", sets=sum(len(r) for r in sets.values()), **stats)
     write_metrics(run.root, metrics)
-    first = sets[0]
+    first = next(iter(sets.values()))[0]
     if first.records:
-        write_sample_grid(run.samples, first.layout.root, first.records, cfg.logger.num_samples or 16)
         events.emit("generation", first.layout.root, first.records, cfg.class_names,
                     cfg.generate.cache_dir if cfg.generate.use_cache else None, cfg.dataset.name, first.complete)
     events.metrics(metrics)
@@ -339,26 +337,29 @@ def evaluate(cfg: IdgConfig, run: RunLayout, prepared: PreparedReal, record: Run
     from idg.study.arms import eval_dir, evaluate_arms, find_trained
     from idg.study.detect import eval_plots
     from idg.study.shortcut_rate import shortcut_metrics
-    from idg.study.stats import flat_metrics, main_entry, main_metric
+    from idg.study.stats import flat_metrics, main_entry, main_entry_name, main_metric
 
     record.stage("evaluate", "running")
     trained = find_trained(cfg, run.root)
     rows = evaluate_arms(cfg, trained, prepared)
     summary = write_results(run.root, rows, cfg.study.metric, overwrite=cfg.overwrite)
-    metrics = flat_metrics(rows, summary)
-    metrics["main_metric"] = main_metric(summary, cfg.study.metric)
+    by_generator = cfg.compares_generators
+    main_generator = cfg.generators[0] if by_generator else None  # comparing: the first generator's arm
+    metrics = flat_metrics(rows, summary, by_generator=by_generator)
+    metrics["main_metric"] = main_metric(summary, cfg.study.metric, main_generator)
     metrics.update(shortcut_metrics(cfg, run.root, trained))
     metrics["main_metric_name"] = cfg.study.metric
-    entry = main_entry(summary)
+    entry = main_entry(summary, main_generator)
     if entry is not None:
-        metrics["main_metric_of"] = f"{entry['arm']}/f{entry['fraction']:g}"
+        metrics["main_metric_of"] = main_entry_name(entry, by_generator)
     record.stage("evaluate", "complete", rows=len(rows))
     events.emit("table", "tables/results", [{k: v for k, v in r.items() if k not in PATHS} for r in rows])
     figures = {"charts/results": run.results("png")}
     for t in trained:  # Ultralytics' PR curve and confusion matrix of each evaluation
         for split in prepared.splits:
             prefix = "eval" if split == "val" else f"eval/{split}"
-            figures.update({f"{prefix}/{t.arm}/{tag(t.fraction, t.seed)}/{k}": p
+            who = f"{t.generator}/{t.arm}" if by_generator and t.generator else t.arm
+            figures.update({f"{prefix}/{who}/{tag(t.fraction, t.seed)}/{k}": p
                             for k, p in eval_plots(t.save_dir, eval_dir(split)).items()})
     events.emit("images", figures)
     split = report_split(summary)

@@ -276,6 +276,11 @@ ENTRY_CASES = [
     ("missing_real_data_yaml", ["experiment=smoke", "real.data=/nonexistent/data.yaml", "stages=[generate,train,evaluate]"],
      "real.data=/nonexistent/data.yaml: file not found"),
     ("secret_in_override", ["+detector.args.api_key=abc123secret"], "pass secrets as environment variables"),
+    ("labeller_not_a_detector", ["experiment=smoke", "generator=autolabel", f"labeler.model={REPO / 'data' / 'fire8_mini'}"],
+     "(no config.json), not an open-vocabulary detector"),
+    ("labeller_threshold", ["generator=autolabel", "labeler=tiny_owlv2", "labeler.threshold=1.5"],
+     "labeler.threshold=1.5 must be in [0, 1]"),
+    ("unknown_labeller", ["generator=autolabel", "labeler=yolo_world"], "labeler=yolo_world: no such option in config group 'labeler'"),
 ]
 
 

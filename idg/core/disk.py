@@ -130,7 +130,7 @@ def _images_left(cfg: "IdgConfig", run_dir: Path) -> int:
 
     total = cfg.generate.num_images or sum(bg.num_images for bg in cfg.background.prompts)
     shard = -(-total // cfg.generate.num_shards)
-    sets = len(cfg.study.fractions) * len(cfg.study.seeds) if cfg.generate.generator == "copy_paste" else 1
+    sets = sum(len(cfg.study.fractions) * len(cfg.study.seeds) if g == "copy_paste" else 1 for g in cfg.generators)
     manifest = RunLayout(run_dir).dataset_dir / "manifest.jsonl"
     try:
         done = manifest.read_bytes().count(b"\n") if cfg.generate.generator == "diffusion" else 0

@@ -18,6 +18,12 @@ An export (``dataset/``, and each copy-paste set's)::
 
     data.yaml  annotations.json  annotations_{train,val}.json  manifest.jsonl  generation.json
     images/{train,val}/NNNNNN.<png|jpg>  labels/{train,val}/NNNNNN.txt  rejected/NNNNNN_<object>.png
+    images/dropped/, labels/dropped/                        autolabel images without a box, left out (on_empty=drop)
+
+A study comparing generators (``study.generators``) holds one run-dir-like folder per generator::
+
+    generators/<generator>/{dataset/,copy_paste/,sets/,shortcut/,samples.png,detect/<synthetic arm>/...}
+    detect/real_only/...                                    the real-only baselines, shared by every generator
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Sequence
 
-SPLITS = ("train", "val")
+SPLITS = ("train", "val")  # what the export's data.yaml and COCO hold
+DROPPED = "dropped"  # autolabel images left out of the export (labeler.on_empty=drop), kept for inspection
+ALL_SPLITS = SPLITS + (DROPPED,)
 LOCK_NAME = ".idg.lock"
 RESULT_FILES = ("csv", "json", "md", "png")
 
@@ -118,6 +126,10 @@ class RunLayout:
     @property
     def copy_paste(self) -> Path:
         return self.root / "copy_paste"
+
+    def generator(self, name: str) -> "RunLayout":
+        """A generator's part of a study comparing generators, laid out like a single-generator run dir."""
+        return RunLayout(self.root / "generators" / name)
 
     def copy_paste_set(self, fraction: float, seed: int) -> "RunLayout":
         """A copy-paste set is laid out like a run dir of its own (``dataset/`` + ``sources.json``)."""

@@ -100,7 +100,7 @@ def ultralytics_dir(cfg: "IdgConfig") -> Tuple[str, Path]:
 
 def needs_ultralytics(cfg: "IdgConfig") -> bool:
     """Whether any selected stage runs Ultralytics (training, evaluation, or the detector verifier)."""
-    diffusion = "generate" in cfg.stages and cfg.generate.generator == "diffusion"
+    diffusion = "generate" in cfg.stages and "diffusion" in cfg.generators
     return "train" in cfg.stages or "evaluate" in cfg.stages or (diffusion and cfg.verify.name == "detector")
 
 

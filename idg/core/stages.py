@@ -14,9 +14,10 @@ if TYPE_CHECKING:  # a type only: the config schemas import this module
 
 
 def _generate_needs_real(cfg: "IdgConfig") -> bool:
-    # objects cut from the real train subsets, backgrounds taken from them, or box layouts fitted to them
-    return (cfg.generate.generator == "copy_paste" or cfg.background.uses_real
-            or cfg.sampler.name == "real_prior")
+    # objects cut from the real train subsets, backgrounds taken from them, or box layouts fitted to them (by
+    # a generator that samples boxes: autolabel does not)
+    return ("copy_paste" in cfg.generators or cfg.background.uses_real
+            or (cfg.sampler.name == "real_prior" and any(g != "autolabel" for g in cfg.generators)))
 
 
 def _train_needs_real(cfg: "IdgConfig") -> bool:
@@ -33,7 +34,7 @@ class Stage:
 
 STAGE_TABLE: Tuple[Stage, ...] = (
     Stage("generate", "synthetic images and labels, their export (YOLO, COCO, manifest) and the seam-shortcut set",
-          _generate_needs_real, ("dataset", "copy_paste", "sets", "samples.png")),
+          _generate_needs_real, ("dataset", "copy_paste", "sets", "generators", "samples.png")),
     Stage("train", "the detector arms: synthetic, fine-tuned on real, real-only, mixed", _train_needs_real, ("detect",)),
     Stage("evaluate", "every training on the real val split; results tables and plot; seam-shortcut rates",
           lambda cfg: True, ("results.csv", "results.json", "results.md", "results.png")),

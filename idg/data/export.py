@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Sequence
 
 from idg.core.atomic import atomic_write_json, read_jsonl, write_jsonl
-from idg.core.layout import DatasetLayout
+from idg.core.layout import SPLITS, DatasetLayout
 from idg.data.coco import write_coco
 from idg.data.yolo import write_data_yaml
 
@@ -20,8 +20,9 @@ def finalize(layout: DatasetLayout, records: List[dict], names: Sequence[str], g
     """Write the index files of a complete export: sorted manifest, data.yaml, COCO, generation.json."""
     records = sorted(records, key=lambda r: r["index"])
     write_jsonl(layout.manifest, records)
-    write_data_yaml(layout, names, has_val=any(r["split"] == "val" for r in records))
-    write_coco(layout, records, names)
+    exported = [r for r in records if r["split"] in SPLITS]  # not the dropped autolabel images
+    write_data_yaml(layout, names, has_val=any(r["split"] == "val" for r in exported))
+    write_coco(layout, exported, names)
     atomic_write_json(layout.generation, generation)
 
 

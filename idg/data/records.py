@@ -67,13 +67,15 @@ class BackgroundRecord:
 
 @dataclass
 class ObjectRecord:
-    """One painted (or pasted) object: what was asked, what was made, how it was judged."""
+    """One painted (or pasted) object: what was asked, what was made, how it was judged. An autolabel object
+    (drawn with its scene, boxed by the labeller) has no requested box and no painting settings, but a
+    ``labeler_score``."""
 
-    id: int  # the object's index in its image's sampled boxes
+    id: int  # the object's index in its image's sampled boxes (autolabel: among the labeller's boxes)
     class_name: str  # "class" in JSON
     class_id: int
     prompt: str
-    requested_box: List[int]  # the sampled box
+    requested_box: Optional[List[int]]  # the sampled box (None: autolabel, nothing was requested)
     box: Optional[List[int]]  # the label: the re-estimated box (None: a rejected object where nothing changed)
     seed: int  # of the attempt that was kept (or the last one)
     window: Optional[List[int]]  # the context window that was inpainted, or None
@@ -87,17 +89,20 @@ class ObjectRecord:
     verify_score: Optional[float]
     retry_reasons: List[str]
     generator: str
-    strength: float
-    steps: int
-    guidance: float
-    mask: str
-    feather: int
-    blend: str
-    mode: str
-    sampler: str
+    # how it was painted (left out for autolabel objects, which are not painted)
+    strength: Optional[float] = None
+    steps: Optional[int] = None
+    guidance: Optional[float] = None
+    mask: Optional[str] = None
+    feather: Optional[int] = None
+    blend: Optional[str] = None
+    mode: Optional[str] = None
+    sampler: Optional[str] = None
     source: Optional[Dict[str, Any]] = None  # copy-paste: the real object it was cut from
     reject_reason: Optional[str] = None
     crop: Optional[str] = None  # rejected: its crop, relative to the export root
+    labeler_score: Optional[float] = None  # autolabel: the labeller's score of the box for its class
+    labeler_query: Optional[str] = None  # autolabel: the class query that gave it
     model: Optional[str] = None  # inpaint_model.pretrained when objects come from a pipeline of their own
     scheduler: Optional[str] = None  # the object model's scheduler when one is set
 
@@ -111,6 +116,16 @@ class ObjectRecord:
         if isinstance(data, dict) and "class" in data:
             data = {**{k: v for k, v in data.items() if k != "class"}, "class_name": data["class"]}
         return _from_dict(cls, data, where)
+
+
+@dataclass
+class AutolabelRecord:
+    """How an autolabel image was labelled: the classes its prompt named, the labeller, and whether it found
+    nothing (an empty image: exported as background, or left out with split ``dropped``)."""
+
+    named: List[str]  # class names the prompt named, in class order
+    labeler: str  # the labeller's identity (kind:model@revision:dtype)
+    empty: bool  # no box survived the labeller's selection
 
 
 @dataclass
@@ -141,7 +156,7 @@ class ImageRecord:
     index: int  # the global image index (file stem), deterministic in the config
     image: str
     label: str
-    split: str  # train | val
+    split: str  # train | val (| dropped: an autolabel image without a box, labeler.on_empty=drop)
     width: int
     height: int
     background: BackgroundRecord
@@ -150,6 +165,7 @@ class ImageRecord:
     objects_dropped: int  # sampled objects that did not fit (non_overlap / grid)
     schema: int = SCHEMA
     real_objects: Optional[List[RealObjectRecord]] = None  # real_train: the real image's own labelled objects
+    autolabel: Optional[AutolabelRecord] = None  # generator=autolabel
 
     def to_dict(self) -> Dict[str, Any]:
         out = _to_dict(self)
@@ -164,9 +180,12 @@ class ImageRecord:
         return _from_dict(cls, data, where)
 
 
-# Left out of the JSON when unset (so records read as before the photo sources, schedulers and LoRAs existed).
+# Left out of the JSON when unset (so records read as before the photo sources, schedulers, LoRAs and the
+# autolabel generator existed; an autolabel object has no painting settings).
 OPTIONAL = {"source", "reject_reason", "crop", "duplicate_of", "scheduler", "scheduler_args", "loras", "model", "photo",
-            "photo_sha256", "photo_size", "fit", "duplicate_of_photo", "real_objects_cut", "real_objects"}
+            "photo_sha256", "photo_size", "fit", "duplicate_of_photo", "real_objects_cut", "real_objects",
+            "labeler_score", "labeler_query", "autolabel", "strength", "steps", "guidance", "mask", "feather", "blend",
+            "mode", "sampler"}
 
 
 def _to_dict(record: Any) -> Dict[str, Any]:

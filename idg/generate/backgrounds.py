@@ -136,20 +136,37 @@ class PromptBackgrounds:
                         kept_dup, dup = dup, None
                         self.stats.background_duplicates_kept += 1
                     reason = "duplicate" if dup is not None else None
+                if reason is None:
+                    reason = self.retry_reason(i, attempt[i])
                 if reason is None or attempt[i] + 1 >= q.max_attempts:
                     self.phashes[i] = h
-                    final[i] = Background(img, self.record(i, attempt[i], f"{h:016x}", reason, rejected[i], kept_dup))
-                    if reason is not None:
-                        self.stats.artifacts_unresolved += 1
-                        log.warning("image %d: background still %s after %d attempts; kept and flagged in the manifest",
-                                    i, reason, q.max_attempts)
+                    final[i] = self.final(i, attempt[i], img, f"{h:016x}", reason, rejected[i], kept_dup)
                 else:
                     rejected[i].append(RejectedAttempt(attempt[i], self.seed(i, attempt[i]), reason, dup))
                     attempt[i] += 1
-                    self.stats.backgrounds_regenerated += 1
-                    setattr(self.stats, f"artifact_{reason}", getattr(self.stats, f"artifact_{reason}") + 1)
+                    self.count_retry(reason)
                     break
         return final
+
+    # -- hooks of sources that judge more than artifacts (autolabel: images where the labeller found nothing)
+
+    def retry_reason(self, index: int, attempt: int) -> Optional[str]:
+        """Why an attempt free of artifacts is still redrawn (None: it is not)."""
+        return None
+
+    def count_retry(self, reason: str) -> None:
+        self.stats.backgrounds_regenerated += 1
+        setattr(self.stats, f"artifact_{reason}", getattr(self.stats, f"artifact_{reason}") + 1)
+
+    def final(self, index: int, attempt: int, image: np.ndarray, phash_hex: str, reason: Optional[str],
+              rejected: List[RejectedAttempt], duplicate: Optional[int] = None) -> Background:
+        """Image ``index``'s background once decided; ``reason``: the artifact it still has after the last
+        attempt; ``duplicate``: the earlier image it is a near-duplicate of, kept (``quality.duplicates=keep``)."""
+        if reason is not None:
+            self.stats.artifacts_unresolved += 1
+            log.warning("image %d: background still %s after %d attempts; kept and flagged in the manifest",
+                        index, reason, self.cfg.quality.max_attempts)
+        return Background(image, self.record(index, attempt, phash_hex, reason, rejected, duplicate))
 
     def record(self, index: int, attempt: int, phash_hex: Optional[str], artifact: Optional[str],
                rejected: List[RejectedAttempt], duplicate: Optional[int] = None) -> BackgroundRecord:

@@ -28,7 +28,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Set
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 from PIL import Image
@@ -75,6 +75,11 @@ class GenerationStats:
     photo_duplicates: int = 0  # of them, near-duplicates of an earlier photo of their pool
     real_objects: int = 0  # real_train: real labelled objects kept in the images
     real_objects_cut: int = 0  # real_train: real objects left out because the crop cut them
+    labels_computed: int = 0  # autolabel: images the labeller ran on
+    labels_from_cache: int = 0  # autolabel: images whose labels came from the label cache
+    empty_retries: int = 0  # autolabel, labeler.on_empty=retry: images redrawn because the labeller found nothing
+    images_empty: int = 0  # autolabel: images exported without a box (keep_as_background, or retries exhausted)
+    images_dropped: int = 0  # autolabel, labeler.on_empty=drop: images left out of the export (images/dropped/)
     seconds: float = 0.0
 
     @property
@@ -108,10 +113,11 @@ class Outcome:
 
 
 class Engine:
-    """Generates the images of one run into ``layout`` from its parts."""
+    """Generates the images of one run into ``layout`` from its parts (a subclass whose source already draws
+    the objects, :class:`~idg.generate.autolabel.AutolabelEngine`, has no painter and no judge)."""
 
-    def __init__(self, cfg: IdgConfig, layout: DatasetLayout, source: BackgroundSource, painter: ObjectPainter,
-                 judge: Judge, stats: GenerationStats, plan_size: int, prior=None):
+    def __init__(self, cfg: IdgConfig, layout: DatasetLayout, source: BackgroundSource, painter: Optional[ObjectPainter],
+                 judge: Optional[Judge], stats: GenerationStats, plan_size: int, prior=None):
         self.cfg = cfg
         self.prior = prior  # sampler=real_prior: the fitted layout (idg.generate.prior)
         self.layout = layout
@@ -262,22 +268,26 @@ class Engine:
         with LazyBar(len(todo), "generate", enabled=progress) as bar:
             for members in batches.values():
                 interrupt.raise_if_requested()  # a Ctrl-C/SIGTERM whose exception was lost ends the run here
-                backgrounds = self.source.backgrounds(members)
-                images = {i: backgrounds[i].image for i in members}
-                planned = {i: plan_boxes(self.cfg, i, self.prior, backgrounds[i].objects) for i in members}
-                boxes = {i: p[0] for i, p in planned.items()}
-                outcomes = self.paint_objects(images, boxes)
-                for i in members:
-                    rec = self.record(i, backgrounds[i].record, boxes[i], planned[i][1], outcomes,
-                                      backgrounds[i].objects).to_dict()
-                    self.stats.real_objects += len(backgrounds[i].objects)
-                    self.write(i, images[i], rec)
+                for i, image, record in self.batch(members):
+                    rec = record.to_dict()
+                    self.write(i, image, rec)
                     self.stats.images += 1
                     self.stats.objects += len(rec["objects"])
                     self.stats.objects_rejected += len(rec["rejected"])
-                    self.stats.objects_dropped += planned[i][1]
+                    self.stats.objects_dropped += rec["objects_dropped"]
                     bar.update(1)
         self.stats.seconds = time.perf_counter() - start
+
+    def batch(self, members: List[int]) -> List[Tuple[int, np.ndarray, ImageRecord]]:
+        """The finished images of one batch, in index order: backgrounds, boxes, painted and judged objects."""
+        backgrounds = self.source.backgrounds(members)
+        images = {i: backgrounds[i].image for i in members}
+        planned = {i: plan_boxes(self.cfg, i, self.prior, backgrounds[i].objects) for i in members}
+        boxes = {i: p[0] for i, p in planned.items()}
+        outcomes = self.paint_objects(images, boxes)
+        self.stats.real_objects += sum(len(backgrounds[i].objects) for i in members)
+        return [(i, images[i], self.record(i, backgrounds[i].record, boxes[i], planned[i][1], outcomes,
+                                           backgrounds[i].objects)) for i in members]
 
 
 def default_pipelines(cfg: IdgConfig) -> Callable[[], object]:
@@ -294,6 +304,13 @@ def default_pipelines(cfg: IdgConfig) -> Callable[[], object]:
     return load
 
 
+def shared_pipelines(cfg: IdgConfig) -> Callable[[], object]:
+    """A pipelines factory that loads at most once, for several sets of one run (copy-paste sets, the
+    generators of a study comparing them)."""
+    lazy = Lazy(default_pipelines(cfg))
+    return lazy.get
+
+
 def model_identity(cfg: IdgConfig) -> Lazy:
     """Identity of the model without loading it (the cache is consulted before any weights load)."""
 
@@ -305,6 +322,26 @@ def model_identity(cfg: IdgConfig) -> Lazy:
     return Lazy(identity)
 
 
+# (cfg, layout, lazy pipelines, stats, photo pools, prior) -> the engine of one set
+EngineFactory = Callable[[IdgConfig, DatasetLayout, Lazy, GenerationStats, Optional[Dict[str, list]], object], Engine]
+
+
+def painting_engine(painter_factory: Optional[Callable[[Lazy], ObjectPainter]] = None) -> EngineFactory:
+    """The engine of the painting generators: the background source of ``cfg.background`` (prompts, photos or
+    a mix), sampled boxes (from the fitted ``prior`` for ``sampler=real_prior``), the painter (default:
+    diffusion crop-and-inpaint; copy-paste passes its own) and the object judge."""
+    from idg.generate.inpaint import DiffusionPainter
+    from idg.generate.sources import make_source
+
+    def make(cfg: IdgConfig, layout: DatasetLayout, pipes: Lazy, stats: GenerationStats,
+             pools: Optional[Dict[str, list]] = None, prior=None) -> Engine:
+        source = make_source(cfg, pipes, stats, model_identity(cfg), pools)
+        painter = (painter_factory or (lambda p: DiffusionPainter(cfg, p)))(pipes)
+        return Engine(cfg, layout, source, painter, ObjectJudge(cfg), stats, len(source), prior)
+
+    return make
+
+
 def run_generation(
     cfg: IdgConfig,
     run_dir: str | Path,
@@ -313,26 +350,25 @@ def run_generation(
     pools: Optional[Dict[str, list]] = None,
     prior=None,
     extra_fingerprint: Optional[dict] = None,
+    engine_factory: Optional[EngineFactory] = None,
 ) -> GenerationResult:
     """Generate (or finish generating) this shard of the dataset into ``<run_dir>/dataset``.
 
     ``pipes_factory`` loads the diffusion pipelines; it is only called when an image is left to generate
-    (so a finished run, resumed, loads no model). ``painter_factory`` builds the object painter from the
-    lazy pipelines (default: the diffusion painter). ``pools`` are the photos of the photo background
+    (so a finished run, resumed, loads no model). ``pools`` are the photos of the photo background
     sources, ``prior`` the fitted layout of ``sampler=real_prior``; ``extra_fingerprint`` is what else the
     set depends on (their content hashes), so a change in them is never mistaken for a finished set.
+    ``engine_factory`` builds the engine from its parts (default: :func:`painting_engine` with
+    ``painter_factory``, which builds the object painter from the lazy pipelines, default the diffusion
+    painter; the autolabel generator passes its own).
     """
-    from idg.generate.inpaint import DiffusionPainter
-    from idg.generate.sources import make_source
-
     layout = RunLayout(Path(run_dir)).dataset(cfg.generate.image_format)
     done = prepare_output(cfg, layout, extra_fingerprint)
     pipes = Lazy(pipes_factory or default_pipelines(cfg))
     stats = GenerationStats()
-    source = make_source(cfg, pipes, stats, model_identity(cfg), pools)
+    engine = (engine_factory or painting_engine(painter_factory))(cfg, layout, pipes, stats, pools, prior)
+    source = engine.source
     source.resume(done)
-    painter = (painter_factory or (lambda p: DiffusionPainter(cfg, p)))(pipes)
-    engine = Engine(cfg, layout, source, painter, ObjectJudge(cfg), stats, len(source), prior)
     indices = shard_indices(len(source), cfg.generate.batch_size, cfg.generate.num_shards, cfg.generate.shard)
     log.info("generating %d images (%d already done) into %s", len(indices), len(set(indices) & set(done)), layout.root)
     engine.run(indices, set(done), progress=cfg.generate.progress)

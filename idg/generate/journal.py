@@ -22,7 +22,7 @@ from idg.core.atomic import atomic_write_json, atomic_write_text, read_journal, 
 from idg.core.config import IdgConfig
 from idg.core.errors import RunDirError
 from idg.core.keyed import ELSEWHERE, reuse_or_refuse
-from idg.core.layout import SPLITS, DatasetLayout
+from idg.core.layout import ALL_SPLITS, SPLITS, DatasetLayout
 from idg.data.records import ImageRecord
 from idg.generate.plan import fingerprint, fingerprint_config
 
@@ -52,7 +52,7 @@ def prepare_output(cfg: IdgConfig, layout: DatasetLayout, extra: Optional[dict] 
         if not cfg.overwrite:
             raise RunDirError(f"{layout.root} holds files that idg did not write; pass overwrite=true or choose another dir")
         shutil.rmtree(layout.root)
-    for split in SPLITS:
+    for split in SPLITS:  # Ultralytics expects both; images/dropped/ appears with its first image
         for d in layout.split_dirs(split):
             d.mkdir(parents=True, exist_ok=True)
     atomic_write_json(layout.generation, {"fingerprint": fp, "status": "running", "config": fingerprint_config(cfg)})
@@ -68,9 +68,9 @@ def prepare_output(cfg: IdgConfig, layout: DatasetLayout, extra: Optional[dict] 
             done[rec["index"]] = rec
     # Files of images whose manifest line never got written: they are redone from the same seeds.
     keep = {p for rec in done.values() for p in (layout.root / rec["image"], layout.root / rec["label"])}
-    for split in SPLITS:
+    for split in ALL_SPLITS:
         for d in layout.split_dirs(split):
-            for path in d.iterdir():
+            for path in (d.iterdir() if d.is_dir() else ()):
                 if path not in keep:
                     path.unlink()
     if journal.skipped or len(done) != len(journal.records):

@@ -1,7 +1,8 @@
 """The object judge: quality checks plus the verifier decide accept / retry / reject, and the label box.
 
 For each painted object :class:`ObjectJudge` re-estimates the box from what the paste changed
-(:func:`idg.generate.quality.check_object`), asks the verifier (``verify=clip|detector``) about the objects
+(:func:`idg.generate.quality.check_object`), asks the verifier (``verify=clip|detector|owlv2|grounding_dino``)
+about the objects
 that passed, in one batched call, and measures both seam terms of those that are left
 (:func:`idg.generate.seams.measure_seam`, with the image before the paste as the halo term's reference).
 ``verify=none`` and copy-paste objects (whose box is exact by construction) keep the requested box and are
@@ -36,10 +37,12 @@ class ObjectJudge:
 
     @property
     def verifier(self):
-        if self._verifier is None and self.judging and self.cfg.verify.name in ("clip", "detector"):
+        if self._verifier is None and self.judging and self.cfg.verify.name not in ("none", "diff"):
             from idg.generate.verify import build_verifier
 
-            self._verifier = build_verifier(self.cfg.verify, offline=self.cfg.offline)
+            cfg = self.cfg
+            self._verifier = build_verifier(cfg.verify, offline=cfg.offline, queries=dict(zip(cfg.class_names, cfg.queries())),
+                                            batch_invariant=str(cfg.generate.batch_invariant).lower())
         return self._verifier
 
     def retries_left(self, attempt: int) -> bool:

@@ -6,12 +6,18 @@ The engine (:mod:`idg.generate.engine`) only orders them, batch by batch::
     background of i       boxes of i   paints a round      accept/retry/reject, re-estimated box
 
 - a :class:`BackgroundSource` gives the background of image *i* (``PromptBackgrounds``: prompt ->
-  text-to-image, with the content-addressed cache and artifact retries);
+  text-to-image, with the content-addressed cache and artifact retries; ``PhotoBackgrounds``: the user's
+  photos, real_empty, real_train; ``MixedBackgrounds``: a ``background.mix`` of them; ``AutolabelImages``:
+  whole images whose prompts name the objects, each with its labeller boxes);
 - the sampler (``idg.generate.sampling``) places the boxes of image *i* from its own seed;
 - an :class:`ObjectPainter` paints one *round* of objects (at most one per image) into a batch of images in
   place (``DiffusionPainter``: crop-and-inpaint; ``CopyPastePainter``: real objects);
 - a :class:`Judge` looks at each painted object (before/after pixels) and says accept, retry or reject, with
   the box to label (``ObjectJudge``: quality checks + the verifier).
+
+The autolabel generator turns the order around: its source (``AutolabelImages``) draws whole images whose
+prompts name the objects and hands them over with the boxes an open-vocabulary labeller found, so its engine
+(``AutolabelEngine``) has no sampler, painter or judge.
 
 Every part depends only on seeds and the pixels of its own image, never on batch composition, so outputs are
 the same whatever the batch size, shard or resume point.
@@ -69,6 +75,12 @@ class Background:
 
 
 class BackgroundSource(Protocol):
+    def __len__(self) -> int:
+        """How many images the set has."""
+
+    def resume(self, done: Dict[int, dict]) -> None:
+        """Learn from the manifest records of finished images (e.g. their pHashes for the duplicate check)."""
+
     def backgrounds(self, indices: Sequence[int]) -> Dict[int, Background]:
         """The backgrounds of ``indices`` (one batch), as uint8 RGB arrays of the run's resolution."""
 

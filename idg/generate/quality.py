@@ -201,6 +201,34 @@ def quality_metrics(records: Sequence[dict]) -> Dict[str, float]:
     photos = [r["background"] for r in records if (r.get("background") or {}).get("photo")]
     if photos:  # photo backgrounds: how many images sit on a photo that near-duplicates another of the pool
         out["quality/background_photo_duplicates"] = sum(1 for b in photos if b.get("duplicate_of_photo"))
+    out.update(labeler_metrics(records))
     # A mean of nothing (no accepted object) is left out rather than written as null: loggers and sweepers
     # expect numbers.
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def labeler_metrics(records: Sequence[dict]) -> Dict[str, float]:
+    """Label-noise estimates of autolabel images (empty when there are none): a labeller's boxes are only as
+    good as the labeller, and no ground truth exists, so these compare them with what the prompt asked for.
+
+    ``quality/labeler_score_mean`` over boxes; ``quality/labeler_empty_rate``: images where no box survived
+    (each named at least one object, so each is a miss); ``quality/labeler_named_recall``: share of (image,
+    named class) pairs with a box of that class; ``quality/labeler_unnamed_rate``: share of boxes of a class
+    the prompt did not name (likely false positives); ``quality/labeler_dropped``: images left out
+    (``labeler.on_empty=drop``)."""
+    labelled = [r for r in records if r.get("autolabel")]
+    if not labelled:
+        return {}
+    boxes = [o for r in labelled for o in r.get("objects") or []]
+    scores = _finite(o.get("labeler_score") for o in boxes)
+    pairs = [(r, name) for r in labelled for name in r["autolabel"]["named"]]
+    found = sum(1 for r, name in pairs if any(o["class"] == name for o in r.get("objects") or []))
+    unnamed = sum(1 for r in labelled for o in r.get("objects") or [] if o["class"] not in r["autolabel"]["named"])
+    out = {
+        "quality/labeler_score_mean": clean_float(float(np.mean(scores))) if scores else None,
+        "quality/labeler_empty_rate": round(sum(1 for r in labelled if r["autolabel"]["empty"]) / len(labelled), 4),
+        "quality/labeler_named_recall": round(found / len(pairs), 4) if pairs else None,
+        "quality/labeler_unnamed_rate": round(unnamed / len(boxes), 4) if boxes else None,
+        "quality/labeler_dropped": sum(1 for r in labelled if r.get("split") == "dropped"),
+    }
     return {k: v for k, v in out.items() if v is not None}

@@ -5,7 +5,12 @@ A set depends on the real train subset when anything in it is taken from that su
 layouts fitted to its labels (``sampler=real_prior``). Then the study makes one set per (fraction, seed) —
 under ``copy_paste/f<fraction>_s<seed>/`` for the copy-paste generator, ``sets/f<fraction>_s<seed>/`` for
 diffusion — and trains the synthetic arms of that pair on it, so nothing of val, test or a larger subset
-reaches them. Otherwise there is one set, ``dataset/``.
+reaches them. Otherwise there is one set, ``dataset/``. The autolabel generator samples no boxes, so
+``real_prior`` alone does not make its set per subset (and it draws no photo backgrounds).
+
+A study comparing generators (``study.generators``) makes each generator's sets this way inside
+``generators/<generator>/`` (:func:`generate_sets` is called once per generator, with one shared pipelines
+factory so the diffusion model loads at most once for all of them).
 
 Beside each per-subset set: ``sources.json`` (what it is made from: the real objects, the photos with
 their content hashes, the prior's key; its ``fingerprint`` guards the set like a generation fingerprint)
@@ -38,7 +43,8 @@ log = logging.getLogger(__name__)
 
 def subset_dependent(cfg: IdgConfig) -> bool:
     """Whether the synthetic set is made per real subset (fraction, seed) rather than once per study."""
-    return cfg.generate.generator == "copy_paste" or cfg.background.uses_real or cfg.sampler.name == "real_prior"
+    gen = cfg.generate.generator
+    return gen == "copy_paste" or cfg.background.uses_real or (cfg.sampler.name == "real_prior" and gen != "autolabel")
 
 
 def set_layout(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> RunLayout:
@@ -110,13 +116,18 @@ def generate_set(cfg: IdgConfig, real: Optional[PreparedReal], fraction: float, 
 
     out = set_layout(cfg, Path(run_dir), fraction, seed)
     pools = photo_pools(cfg, real, fraction, seed, user_photos)
-    prior = fit_subset_prior(cfg, real, fraction, seed) if cfg.sampler.name == "real_prior" else None
+    samples_boxes = cfg.generate.generator != "autolabel"
+    prior = fit_subset_prior(cfg, real, fraction, seed) if cfg.sampler.name == "real_prior" and samples_boxes else None
     extra = {}
     if pools:
         extra["photos"] = {name: [p.file.sha256 for p in photos] for name, photos in pools.items()}
     if prior is not None:
         extra["prior"] = prior.key
-    painter_factory, record = None, {}
+    painter_factory, engine_factory, record = None, None, {}
+    if cfg.generate.generator == "autolabel":
+        from idg.generate.autolabel import autolabel_engine
+
+        engine_factory = autolabel_engine
     if cfg.generate.generator == "copy_paste":
         sources = collect_sources(real, fraction, seed)
         missing = sorted(set(range(len(real.names))) - {s.cls for s in sources})
@@ -152,24 +163,19 @@ def generate_set(cfg: IdgConfig, real: Optional[PreparedReal], fraction: float, 
     for name, photos in pools.items():
         log.info("background=%s f=%g s=%d: %d photos", name, fraction, seed, len(photos))
     return run_generation(cfg, out.root, pipes_factory=pipes_factory, painter_factory=painter_factory, pools=pools,
-                          prior=prior, extra_fingerprint=extra or None)
+                          prior=prior, extra_fingerprint=extra or None, engine_factory=engine_factory)
 
 
 def generate_sets(cfg: IdgConfig, real: Optional[PreparedReal], run_dir: str | Path,
-                  user_photos: Optional[Sequence[PhotoFile]] = None) -> list:
-    """Every synthetic set of the study. The diffusion model loads at most once, and only when a background
-    or an object is left to draw (all sets share the cached backgrounds)."""
-    from idg.models.diffusion import load_pipelines
+                  user_photos: Optional[Sequence[PhotoFile]] = None, pipes_factory: Optional[Callable] = None) -> list:
+    """Every synthetic set of ``cfg.generate.generator`` in ``run_dir``. The diffusion model (and the object
+    model, on its first object) loads at most once, from ``pipes_factory`` when given (shared by the
+    generators of a study comparing them), and only when a background or an object is left to draw (all
+    sets share the cached backgrounds)."""
+    from idg.generate.engine import shared_pipelines
 
-    loaded: list = []
-
-    def pipes_factory():
-        if not loaded:
-            loaded.append(load_pipelines(cfg.model, offline=cfg.offline,
-                                         batch_invariant=str(cfg.generate.batch_invariant).lower(), progress=False))
-        return loaded[0]
-
+    pipes_factory = pipes_factory or shared_pipelines(cfg)
     if not subset_dependent(cfg):
-        return [generate_set(cfg, real, 1.0, 0, run_dir, user_photos, pipes_factory=None)]
+        return [generate_set(cfg, real, 1.0, 0, run_dir, user_photos, pipes_factory)]
     return [generate_set(cfg, real, fraction, seed, run_dir, user_photos, pipes_factory)
             for seed in cfg.study.seeds for fraction in cfg.study.fractions]

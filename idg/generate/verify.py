@@ -6,7 +6,10 @@ verifier scores each object's crop against its class:
 - ``clip``: cosine similarity of CLIP's image embedding of the crop and text embedding of the class prompt
   (a hub id or a local ``save_pretrained`` dir with model, tokenizer and image processor);
 - ``detector``: the best confidence a YOLO model (``.pt``, or ``.yaml`` for random-init tests) gives the
-  class on the crop (any class when the model does not know the class name).
+  class on the crop (any class when the model does not know the class name);
+- ``owlv2`` / ``grounding_dino``: the best score an open-vocabulary detector (:mod:`idg.models.labelers`,
+  the autolabel generator's labellers) gives any box of the crop for the class's queries
+  (``classes.<name>.queries``), and that box.
 
 ``verify=none`` and ``verify=diff`` build no model. :func:`check_verifier` runs with the other start-up
 checks, so a missing model path fails before any weights load.
@@ -17,11 +20,11 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import List, Optional, Protocol, Sequence
+from typing import Dict, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
-from idg.core.config import VerifyConfig
+from idg.core.config import LABELER_VERIFIERS, VerifyConfig
 from idg.core.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
@@ -60,10 +63,43 @@ def check_verifier(cfg: VerifyConfig, offline: bool) -> None:
             check_detector_model(cfg.model, offline)
         except ModelLoadError as exc:
             raise ModelLoadError(str(exc).replace("detector.model", "verify.model")) from None
+    elif cfg.name in LABELER_VERIFIERS:
+        from idg.models.labelers import check_labeler_model
+
+        check_labeler_model(cfg.name, cfg.model, "verify.model", offline, cfg.build_tiny)
 
 
-def build_verifier(cfg: VerifyConfig, offline: bool = False) -> Optional[Verifier]:
-    """The verifier model of ``cfg``, or None for ``none`` and ``diff`` (no model)."""
+class LabelerVerifier:
+    """An open-vocabulary detector as a verifier: per crop, the best score of any of its boxes for the crop's
+    class (the best over the class's queries), and that box in crop pixels."""
+
+    def __init__(self, cfg: VerifyConfig, queries: Dict[str, List[str]], offline: bool, batch_invariant: str):
+        from idg.models.labelers import ZeroShotDetector
+
+        self.names = list(queries)
+        self.queries = [queries[n] for n in self.names]
+        self.detector = ZeroShotDetector(cfg.name, cfg.model, device=cfg.device, offline=offline, build_tiny=cfg.build_tiny,
+                                         batch_invariant=batch_invariant, where="verify.model")
+
+    def __call__(self, crops: Sequence[np.ndarray], classes: Sequence[str], prompts: Sequence[str]) -> List[float]:
+        return [score for score, _ in self.locate(crops, classes)]
+
+    def locate(self, crops: Sequence[np.ndarray], classes: Sequence[str]) -> List[Tuple[float, Optional[Tuple[float, ...]]]]:
+        out = []
+        for cand, cls in zip(self.detector.candidates(list(crops), self.queries), classes):
+            column = cand.scores[:, self.names.index(cls)]
+            if not len(column):
+                out.append((0.0, None))
+                continue
+            best = int(column.argmax())
+            out.append((float(column[best]), tuple(float(v) for v in cand.boxes[best])))
+        return out
+
+
+def build_verifier(cfg: VerifyConfig, offline: bool = False, queries: Optional[Dict[str, List[str]]] = None,
+                   batch_invariant: str = "auto") -> Optional[Verifier]:
+    """The verifier model of ``cfg``, or None for ``none`` and ``diff`` (no model). ``queries`` (class name ->
+    text queries) is what the open-vocabulary verifiers look for."""
     if cfg.name == "clip":
         from idg.models.clip import ClipScorer
 
@@ -72,4 +108,6 @@ def build_verifier(cfg: VerifyConfig, offline: bool = False) -> Optional[Verifie
         from idg.models.detector import YoloLocator
 
         return YoloLocator(cfg.model, cfg.device)
+    if cfg.name in LABELER_VERIFIERS:
+        return LabelerVerifier(cfg, queries or {}, offline, batch_invariant)
     return None

@@ -140,8 +140,9 @@ class Console:
         return f", ETA {duration(self.trained_seconds / self.trained_epochs * step.epochs_left)}"
 
     def on_training(self, step: "TrainingStep") -> None:
-        label = f"[{step.index}/{step.total}] {step.arm} f={step.fraction:g} s={step.seed}"
-        self.epochs[f"{step.arm}/f{step.fraction:g}_s{step.seed}"] = step.epochs
+        who = f"{step.generator} {step.arm}" if step.generator else step.arm
+        label = f"[{step.index}/{step.total}] {who} f={step.fraction:g} s={step.seed}"
+        self.epochs[step.tag or f"{step.arm}/f{step.fraction:g}_s{step.seed}"] = step.epochs
         if step.status == "started":
             log.info("%s: %d epoch%s%s", label, step.epochs, "" if step.epochs == 1 else "s", self.eta(step))
         elif step.status == "skipped":
@@ -192,13 +193,14 @@ class Console:
         return lines
 
     def main_metric_text(self, value: float) -> str:
-        """``map50_95 = 0.4210 (syn_then_real at 10% real; real_only 0.3900)``."""
+        """``map50_95 = 0.4210 (syn_then_real at 10% real; real_only 0.3900)`` (comparing generators:
+        ``diffusion/syn_then_real at 10% real; ...``)."""
         name = self.metrics.get("main_metric_name", "main_metric")
         of = self.metrics.get("main_metric_of")
         text = f"{name} = {value:.4f}"
         if not of:
             return text
-        arm, frac = of.split("/", 1)
+        arm, frac = of.rsplit("/", 1)
         fraction = float(frac.lstrip("f"))
         base = self.metrics.get(f"eval/real_only/{frac}/mean/{name}")
         where = f"{arm} at {fraction * 100:g}% real" if fraction else f"{arm}, no real images"

@@ -169,7 +169,8 @@ class WandbLogger:
         """Everything W&B shows about a generated set: samples with box overlays, before/after pairs, the
         objects table and, once the export is ``complete``, the dataset artifact."""
         self.log_samples(root, records, names)
-        self.log_before_after(root, records, names, cache_dir)
+        if not any(rec.get("autolabel") for rec in records):  # autolabel images have no separate background
+            self.log_before_after(root, records, names, cache_dir)
         self.log_objects(root, records)
         if complete:
             self.log_dataset(root, dataset_name)
@@ -301,13 +302,15 @@ class WandbLogger:
                     self.run.use_artifact(dataset_ref)
                 except Exception as exc:  # noqa: BLE001 - lineage is a nicety
                     log.info("W&B: could not mark %s as this run's input: %s", dataset_ref, exc)
+        several = len({t.get("generator") for t in trainings if t.get("generator")}) > 1  # a study comparing generators
         for t in trainings:
             weights = Path(t["weights"])
             if not weights.is_file():
                 continue
             meta = {k: v for k, v in t.items() if k != "weights" and isinstance(v, (int, float, str, bool, type(None)))}
             meta["synthetic_dataset"] = None if t["arm"] == "real_only" else dataset_ref
-            art = wandb.Artifact(artifact_name(f"{dataset_name}-{t['arm']}-f{t['fraction']:g}-s{t['seed']}"),
+            who = f"{t['generator']}-{t['arm']}" if several and t.get("generator") else t["arm"]
+            art = wandb.Artifact(artifact_name(f"{dataset_name}-{who}-f{t['fraction']:g}-s{t['seed']}"),
                                  type="model", metadata=meta,
                                  description=f"Ultralytics YOLO weights of the {t['arm']} arm (the checkpoint idg evaluates)")
             art.add_file(str(weights), name=weights.name, policy="immutable")

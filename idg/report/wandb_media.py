@@ -69,6 +69,7 @@ OBJECT_COLUMNS = [
     "image", "index", "split", "object", "crop", "class", "prompt", "status", "reject_reason",
     "x", "y", "w", "h", "requested_box", "box_iou", "attempts", "seam_edge", "seam_halo", "changed_fraction",
     "verify_score", "seed", "strength", "steps", "guidance", "mask", "feather", "blend", "mode", "sampler",
+    "labeler_score", "labeler_query",
 ]
 
 
@@ -100,7 +101,7 @@ def object_rows(records: Sequence[dict], limit: int) -> List[dict]:
                     "seed": str(obj["seed"]) if obj.get("seed") is not None else None,
                     **{k: obj.get(k) for k in ("box_iou", "attempts", "seam_edge", "seam_halo", "changed_fraction", "verify_score",
                                                "strength", "steps", "guidance", "mask", "feather", "blend",
-                                               "mode", "sampler")},
+                                               "mode", "sampler", "labeler_score", "labeler_query")},
                 })
     if len(rows) > limit:
         rejected = [r for r in rows if r["status"] != "accepted"][:limit]

@@ -7,15 +7,22 @@ Arms (each a separate Ultralytics training from ``detector.model``, same archite
 - ``real_only``: ``detector.finetune_epochs`` on the real subset alone (the baseline)
 - ``mixed``: ``detector.finetune_epochs`` on synthetic + real subset together
 
-The diffusion generator makes one synthetic set for the whole study, so ``syn_only`` is trained once per
-seed and reported at real fraction 0 (it sees no real image). The copy-paste generator cuts its objects
-from the real subset of each (fraction, seed), so there is one synthetic set, and one ``syn_only``, per
-(fraction, seed), reported at that fraction.
+The diffusion and autolabel generators make one synthetic set for the whole study, so ``syn_only`` is
+trained once per seed and reported at real fraction 0 (it sees no real image). A set that takes anything
+from the real subset of each (fraction, seed) (copy-paste objects, real backgrounds, a fitted box prior:
+:mod:`idg.generate.sets`) is made, and its ``syn_only`` trained, per (fraction, seed), reported at that
+fraction.
 
-Trainings live in ``<run dir>/detect/<arm>/f<fraction>_s<seed>/`` and are skipped when done with the same
-data and settings (a key in ``done.json``), so an interrupted study resumes at the next unfinished arm.
-Results: ``results.csv``, ``results.json`` (rows and per arm x fraction summaries with 95% confidence
-intervals and seed-paired differences vs ``real_only``), ``results.md`` and ``results.png``.
+A study comparing generators (``study.generators``) trains the synthetic arms once per generator, each on
+its own set(s) under ``generators/<generator>/`` (laid out like a single-generator run dir), and
+``real_only`` once for all of them: every row carries its ``generator`` (None for ``real_only``, which uses
+none).
+
+Trainings live in ``<run dir>/detect/<arm>/f<fraction>_s<seed>/`` (a compared generator's synthetic arms in
+``generators/<generator>/detect/...``) and are skipped when done with the same data and settings (a key in
+``done.json``), so an interrupted study resumes at the next unfinished arm. Results: ``results.csv``,
+``results.json`` (rows and per generator x arm x fraction x split summaries with 95% confidence intervals
+and seed-paired differences vs ``real_only``), ``results.md`` and ``results.png``.
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 from idg.core.config import IdgConfig
 from idg.core.errors import DataError
 from idg.core.hashing import content_hash
-from idg.core.layout import RunLayout
+from idg.core.layout import RunLayout, tag
 from idg.data.subsets import PreparedReal
 from idg.generate.sets import set_layout, subset_dependent
 from idg.study import detect
@@ -49,6 +56,7 @@ class Trained:
     weights: Path
     save_dir: Path
     key: Optional[str] = None  # what the weights depend on (see training_key)
+    generator: Optional[str] = None  # the generator of its synthetic data (None: real_only)
 
 
 def per_fraction_synthetic(cfg: IdgConfig) -> bool:
@@ -57,8 +65,16 @@ def per_fraction_synthetic(cfg: IdgConfig) -> bool:
     return subset_dependent(cfg)
 
 
+def generator_run(cfg: IdgConfig, run_dir: Path, generator: str) -> RunLayout:
+    """Where ``generator``'s sets and synthetic-arm trainings live: the run dir itself, or its
+    ``generators/<generator>/`` in a study comparing generators."""
+    run = RunLayout(Path(run_dir))
+    return run.generator(generator) if cfg.compares_generators else run
+
+
 def synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed: int) -> Path:
-    """The synthetic data.yaml that the synthetic arms of ``(fraction, seed)`` train on."""
+    """The synthetic data.yaml that the synthetic arms of ``(fraction, seed)`` train on (``run_dir``: the
+    generator's own part of the run, see :func:`generator_run`)."""
     return set_layout(cfg, Path(run_dir), fraction, seed).dataset().data_yaml
 
 
@@ -73,13 +89,27 @@ def existing_synthetic_yaml(cfg: IdgConfig, run_dir: Path, fraction: float, seed
 def check_synthetic_sets(cfg: IdgConfig, run_dir: Path) -> None:
     """The synthetic sets the study's arms train on exist (a start-up check when generate is not a stage)."""
     if any(a != "real_only" for a in cfg.study.arms):
-        for seed in cfg.study.seeds:
-            for fraction in cfg.study.fractions:
-                existing_synthetic_yaml(cfg, run_dir, fraction, seed)
+        for g in cfg.generators:
+            root = generator_run(cfg, run_dir, g).root
+            for seed in cfg.study.seeds:
+                for fraction in cfg.study.fractions:
+                    existing_synthetic_yaml(cfg.for_generator(g), root, fraction, seed)
 
 
 def syn_only_fraction(cfg: IdgConfig, fraction: float) -> float:
     return fraction if per_fraction_synthetic(cfg) else 0.0
+
+
+def reuse_candidates(cfg: IdgConfig, arm: str, fraction: float, seed: int, generator: Optional[str]) -> List[Path]:
+    """Where a training of ``study.reuse``'s run dirs may be (its key decides whether it is the same one): the
+    run dir's own ``detect/``, and for a synthetic arm also that generator's part of a comparing study."""
+    out = []
+    for d in cfg.study.reuse:
+        run = RunLayout(Path(d).expanduser())
+        out.append(run.training(arm, fraction, seed))
+        if generator is not None:
+            out.append(run.generator(generator).training(arm, fraction, seed))
+    return out
 
 
 # ------------------------------------------------------------------------------------ training
@@ -87,30 +117,44 @@ def syn_only_fraction(cfg: IdgConfig, fraction: float) -> float:
 
 @dataclass(frozen=True)
 class Planned:
-    """One training of the study's plan: an arm at a real fraction and seed, for ``epochs`` epochs."""
+    """One training of the study's plan: an arm (of a generator; None for real_only) at a real fraction and
+    seed, for ``epochs`` epochs."""
 
     arm: str
     fraction: float
     seed: int
     epochs: int
+    generator: Optional[str] = None
 
 
 def training_plan(cfg: IdgConfig) -> List[Planned]:
-    """Every training of ``cfg.study``, in the order they run: per seed and fraction, ``syn_only`` (once per
-    synthetic set, also when only ``syn_then_real`` needs it), ``syn_then_real``, ``real_only``, ``mixed``."""
+    """Every training of ``cfg.study``, in the order they run: per seed and fraction, for each generator
+    ``syn_only`` (once per synthetic set, also when only ``syn_then_real`` needs it) and ``syn_then_real``,
+    then ``real_only`` (one for every generator), then ``mixed`` per generator."""
     det, arms = cfg.detector, cfg.study.arms
     plan: List[Planned] = []
     for seed in cfg.study.seeds:
         synthetic: set = set()
         for fraction in cfg.study.fractions:
-            sf = syn_only_fraction(cfg, fraction)
-            if ("syn_only" in arms or "syn_then_real" in arms) and sf not in synthetic:
-                synthetic.add(sf)
-                plan.append(Planned("syn_only", sf, seed, det.epochs))
-            for arm in ("syn_then_real", "real_only", "mixed"):
-                if arm in arms:
-                    plan.append(Planned(arm, fraction, seed, det.finetune_epochs))
+            for g in cfg.generators:
+                sf = syn_only_fraction(cfg.for_generator(g), fraction)
+                if ("syn_only" in arms or "syn_then_real" in arms) and (g, sf) not in synthetic:
+                    synthetic.add((g, sf))
+                    plan.append(Planned("syn_only", sf, seed, det.epochs, g))
+                if "syn_then_real" in arms:
+                    plan.append(Planned("syn_then_real", fraction, seed, det.finetune_epochs, g))
+            if "real_only" in arms:
+                plan.append(Planned("real_only", fraction, seed, det.finetune_epochs))
+            if "mixed" in arms:
+                plan += [Planned("mixed", fraction, seed, det.finetune_epochs, g) for g in cfg.generators]
     return plan
+
+
+def training_tag(cfg: IdgConfig, p: Planned) -> str:
+    """A training's name in logs and W&B: ``<arm>/f<fraction>_s<seed>``, with ``<generator>/`` in front for a
+    synthetic arm of a study comparing generators."""
+    name = f"{p.arm}/{tag(p.fraction, p.seed)}"
+    return f"{p.generator}/{name}" if cfg.compares_generators and p.generator else name
 
 
 @dataclass(frozen=True)
@@ -128,6 +172,8 @@ class TrainingStep:
     epochs_left: int
     status: str  # started | done | skipped
     seconds: float = 0.0
+    generator: Optional[str] = None  # of a synthetic arm in a study comparing generators
+    tag: str = ""  # the training's name (:func:`training_tag`), as in its epoch events
 
 
 TrainingCallback = Callable[[TrainingStep], None]
@@ -152,52 +198,61 @@ def train_arms(
     tell = on_training or (lambda step: None)
 
     def fit(n: int, p: Planned, init: str, init_key: str, data: Path) -> Trained:
-        step = TrainingStep(n, len(plan), p.arm, p.fraction, p.seed, p.epochs, sum(q.epochs for q in plan[n - 1:]), "started")
-        save_dir = run.training(p.arm, p.fraction, p.seed)
+        name = training_tag(cfg, p)
+        step = TrainingStep(n, len(plan), p.arm, p.fraction, p.seed, p.epochs, sum(q.epochs for q in plan[n - 1:]),
+                            "started", generator=p.generator if cfg.compares_generators else None, tag=name)
+        where = run if p.generator is None else generator_run(cfg, run_dir, p.generator)
+        save_dir = where.training(p.arm, p.fraction, p.seed)
         key = training_key(init_key, data, p.epochs, p.seed, det)
         t0 = time.perf_counter()
-        r = detect.train(init, data, save_dir.parent, save_dir.name, p.epochs, det, p.seed, tag=f"{p.arm}/{save_dir.name}",
+        r = detect.train(init, data, save_dir.parent, save_dir.name, p.epochs, det, p.seed, tag=name,
                          on_epoch=on_epoch, key=key, overwrite=cfg.overwrite, on_start=lambda: tell(step),
-                         reuse=[RunLayout(Path(d).expanduser()).training(p.arm, p.fraction, p.seed) for d in study.reuse])
+                         reuse=reuse_candidates(cfg, p.arm, p.fraction, p.seed, p.generator))
         tell(replace(step, status="skipped" if r.skipped else "done", seconds=time.perf_counter() - t0))
-        return Trained(p.arm, p.fraction, p.seed, r.weights, r.save_dir, key)
+        return Trained(p.arm, p.fraction, p.seed, r.weights, r.save_dir, key, p.generator)
+
+    def synthetic_set(p: Planned) -> Path:
+        return existing_synthetic_yaml(cfg.for_generator(p.generator), generator_run(cfg, run_dir, p.generator).root,
+                                       p.fraction, p.seed)
 
     out: List[Trained] = []
-    synthetic: Dict[tuple, Trained] = {}  # (fraction, seed) -> the syn_only training of that synthetic set
+    synthetic: Dict[tuple, Trained] = {}  # (generator, fraction, seed) -> the syn_only training of that set
     for n, p in enumerate(plan, 1):
         if p.arm == "syn_only":
-            t = synthetic[(p.fraction, p.seed)] = fit(n, p, det.model, base_key,
-                                                      existing_synthetic_yaml(cfg, run_dir, p.fraction, p.seed))
+            t = synthetic[(p.generator, p.fraction, p.seed)] = fit(n, p, det.model, base_key, synthetic_set(p))
             if "syn_only" in study.arms:
                 out.append(t)
         elif p.arm == "syn_then_real":
-            s = synthetic[(syn_only_fraction(cfg, p.fraction), p.seed)]
+            s = synthetic[(p.generator, syn_only_fraction(cfg.for_generator(p.generator), p.fraction), p.seed)]
             out.append(fit(n, p, str(s.weights), s.key, real.data_yaml(p.fraction, p.seed)))
         elif p.arm == "real_only":
             out.append(fit(n, p, det.model, base_key, real.data_yaml(p.fraction, p.seed)))
         else:  # mixed
-            syn_train = existing_synthetic_yaml(cfg, run_dir, p.fraction, p.seed).parent / "images" / "train"
-            data = real.data_yaml(p.fraction, p.seed, extra_train=[syn_train], tag="mixed")
+            syn_train = synthetic_set(p).parent / "images" / "train"
+            data = real.data_yaml(p.fraction, p.seed, extra_train=[syn_train],
+                                  tag=f"mixed_{p.generator}" if cfg.compares_generators else "mixed")
             out.append(fit(n, p, det.model, base_key, data))
     return out
 
 
 def find_trained(cfg: IdgConfig, run_dir: Path) -> List[Trained]:
     """The trainings of ``cfg.study`` already on disk (for ``stages=[evaluate]``)."""
-    found, missing = [], []
+    found, missing, wanted = [], [], []
     for seed in cfg.study.seeds:
         for arm in cfg.study.arms:
-            fractions = cfg.study.fractions
-            if arm == "syn_only":
-                fractions = sorted({syn_only_fraction(cfg, f) for f in fractions})
-            for fraction in fractions:
-                save_dir = RunLayout(Path(run_dir)).training(arm, fraction, seed)
-                done = save_dir / "done.json"
-                if done.is_file():
-                    info = json.loads(done.read_text())
-                    found.append(Trained(arm, fraction, seed, Path(info["weights"]), save_dir, info.get("key")))
-                else:
-                    missing.append(str(save_dir))
+            for g in ([None] if arm == "real_only" else cfg.generators):
+                fractions = cfg.study.fractions
+                if arm == "syn_only":
+                    fractions = sorted({syn_only_fraction(cfg.for_generator(g), f) for f in fractions})
+                where = RunLayout(Path(run_dir)) if g is None else generator_run(cfg, run_dir, g)
+                wanted += [(arm, f, seed, g, where.training(arm, f, seed)) for f in fractions]
+    for arm, fraction, seed, g, save_dir in wanted:
+        done = save_dir / "done.json"
+        if done.is_file():
+            info = json.loads(done.read_text())
+            found.append(Trained(arm, fraction, seed, Path(info["weights"]), save_dir, info.get("key"), g))
+        else:
+            missing.append(str(save_dir))
     if missing:
         raise DataError(f"evaluate: {len(missing)} training(s) not found, e.g. {missing[0]}; run the train stage first")
     return found
@@ -219,10 +274,11 @@ def evaluate_arms(cfg: IdgConfig, trained: Sequence[Trained], real: PreparedReal
             key = content_hash(what if split == "val" else {**what, "split": split})
             m = detect.evaluate(t.weights, real.val_yaml, t.save_dir, eval_dir(split), cfg.detector, key=key,
                                 overwrite=cfg.overwrite, reuse=cfg.resume, split=split)
-            rows.append({"arm": t.arm, "fraction": t.fraction, "seed": t.seed, "split": split, **per_class_columns(m),
-                         "weights": str(t.weights), "image_stats": str(t.save_dir / eval_dir(split) / "image_stats.npz")})
-            log.info("%-14s f=%-5g s=%d %-4s mAP50=%.4f  mAP50-95=%.4f", t.arm, t.fraction, t.seed, split, m["map50"],
-                     m["map50_95"])
+            rows.append({"arm": t.arm, "generator": t.generator, "fraction": t.fraction, "seed": t.seed, "split": split,
+                         **per_class_columns(m), "weights": str(t.weights),
+                         "image_stats": str(t.save_dir / eval_dir(split) / "image_stats.npz")})
+            log.info("%-14s %-10s f=%-5g s=%d %-4s mAP50=%.4f  mAP50-95=%.4f", t.arm, t.generator or "-", t.fraction,
+                     t.seed, split, m["map50"], m["map50_95"])
     return rows
 
 

@@ -52,17 +52,24 @@ def shortcut_rate(weights: Path, out: Path, conf: float, imgsz: int, device: Opt
 
 
 def shortcut_metrics(cfg: IdgConfig, run_dir: Path, trained: Sequence) -> Dict[str, float]:
-    """``quality/shortcut_rate/<arm>`` (mean over the arm's trainings) for the arms that saw synthetic data."""
-    out = RunLayout(Path(run_dir)).shortcut
-    if not (out / "shortcut.json").is_file():
-        return {}
-    rates: Dict[str, List[float]] = {}
-    for t in trained:
-        if t.arm not in SYNTHETIC_ARMS:
+    """``quality/shortcut_rate/<arm>`` (mean over the arm's trainings) for the arms that saw synthetic data of a
+    generator with a seam-shortcut set (diffusion); ``quality/<generator>/shortcut_rate/<arm>`` in a study
+    comparing generators."""
+    metrics: Dict[str, float] = {}
+    for g in cfg.generators:
+        run = RunLayout(Path(run_dir))
+        out = (run.generator(g) if cfg.compares_generators else run).shortcut
+        if not (out / "shortcut.json").is_file():
             continue
-        r = shortcut_rate(t.weights, out, cfg.quality.shortcut_conf, cfg.detector.imgsz, cfg.detector.device,
-                          save_to=Path(t.save_dir) / "shortcut.json")
-        rates.setdefault(t.arm, []).append(r["shortcut_rate"])
-        log.info("%-14s f=%-5g s=%d  shortcut rate %.3f (%d of %d null-prompt boxes)", t.arm, t.fraction, t.seed,
-                 r["shortcut_rate"], r["fired"], r["boxes"])
-    return {f"quality/shortcut_rate/{arm}": round(sum(v) / len(v), 4) for arm, v in rates.items()}
+        rates: Dict[str, List[float]] = {}
+        for t in trained:
+            if t.arm not in SYNTHETIC_ARMS or t.generator != g:
+                continue
+            r = shortcut_rate(t.weights, out, cfg.quality.shortcut_conf, cfg.detector.imgsz, cfg.detector.device,
+                              save_to=Path(t.save_dir) / "shortcut.json")
+            rates.setdefault(t.arm, []).append(r["shortcut_rate"])
+            log.info("%-14s f=%-5g s=%d  shortcut rate %.3f (%d of %d null-prompt boxes)", t.arm, t.fraction, t.seed,
+                     r["shortcut_rate"], r["fired"], r["boxes"])
+        prefix = f"quality/{g}/shortcut_rate" if cfg.compares_generators else "quality/shortcut_rate"
+        metrics.update({f"{prefix}/{arm}": round(sum(v) / len(v), 4) for arm, v in rates.items()})
+    return metrics

@@ -38,9 +38,10 @@ def _stats(rows: Sequence[dict]):
 
 
 def summarize(rows: Sequence[dict], n_boot: int = 1000) -> List[dict]:
-    """Per arm x fraction x split: mean and 95% t-interval of each metric over seeds, and the seed-paired
-    difference to ``real_only`` at the same fraction (an arm at fraction 0, which saw no real image, is
-    compared with every fraction's baseline: ``delta_<metric>_vs_real_f<fraction>``).
+    """Per generator x arm x fraction x split: mean and 95% t-interval of each metric over seeds, and the
+    seed-paired difference to ``real_only`` at the same fraction (an arm at fraction 0, which saw no real
+    image, is compared with every fraction's baseline: ``delta_<metric>_vs_real_f<fraction>``). ``real_only``
+    uses no generator and is the one baseline of every generator.
 
     Where every training kept its per-image matches, ``boot_map50`` (and ``boot_delta_map50``, paired on the
     same resampled images and the same seeds) add the image-level bootstrap interval of :mod:`idg.study.bootstrap`
@@ -51,12 +52,12 @@ def summarize(rows: Sequence[dict], n_boot: int = 1000) -> List[dict]:
     base = {(r["fraction"], r["seed"], split_of(r)): r for r in rows if r["arm"] == "real_only"}
     groups: Dict[tuple, List[dict]] = {}
     for r in rows:
-        groups.setdefault((r["arm"], r["fraction"], split_of(r)), []).append(r)
+        groups.setdefault((r.get("generator"), r["arm"], r["fraction"], split_of(r)), []).append(r)
     out = []
-    for (arm, fraction, split), group in sorted(groups.items(), key=lambda kv: (kv[0][2] != "test", kv[0][2],
-                                                                               kv[0][1], kv[0][0])):
+    for (generator, arm, fraction, split), group in sorted(
+            groups.items(), key=lambda kv: (kv[0][3] != "test", kv[0][3], kv[0][2], kv[0][1], kv[0][0] or "")):
         group = sorted(group, key=lambda r: r["seed"])
-        entry = {"arm": arm, "fraction": fraction, "split": split}
+        entry = {"arm": arm, "generator": generator, "fraction": fraction, "split": split}
         for metric in METRICS:
             entry[metric] = mean_ci([r[metric] for r in group])
             if arm != "real_only":
@@ -100,7 +101,12 @@ def _split_prefix(entry: dict) -> str:
     return "eval" if split == "val" else f"eval/{split}"
 
 
-def flat_metrics(rows: Sequence[dict], summary: Sequence[dict]) -> Dict[str, float]:
+def _who(entry: dict, by_generator: bool) -> str:
+    """``<arm>``, or ``<generator>/<arm>`` for a synthetic arm of a study comparing generators."""
+    return f"{entry['generator']}/{entry['arm']}" if by_generator and entry.get("generator") else entry["arm"]
+
+
+def flat_metrics(rows: Sequence[dict], summary: Sequence[dict], by_generator: bool = False) -> Dict[str, float]:
     """The study's metrics in one key scheme, for metrics.json, W&B and sweeps:
 
     - ``eval/<arm>/f<fraction>_s<seed>/<metric>``: each evaluation on val (``map50``, ``map50_95``,
@@ -110,35 +116,45 @@ def flat_metrics(rows: Sequence[dict], summary: Sequence[dict]) -> Dict[str, flo
       bootstrap's ``boot_*``) and of the seed-paired difference to ``real_only`` (``delta_<metric>``; for an
       arm without real images, at fraction 0, ``delta_<metric>_vs_real_f<fraction>`` against each
       fraction's baseline);
-    - the same under ``eval/test/...`` for the test split, when the real data has one.
+    - the same under ``eval/test/...`` for the test split, when the real data has one;
+    - in a study comparing generators (``by_generator``) a synthetic arm is ``<generator>/<arm>`` in these keys
+      (``eval/autolabel/syn_then_real/f0.1_s0/map50``, ``eval/test/diffusion/mixed/f0.1/mean/map50``);
+      ``real_only``, every generator's baseline, keeps ``eval/real_only/...``.
 
     Classes without instances in the split have no per-class key."""
     out: Dict[str, float] = {}
     for r in rows:
-        prefix = f"{_split_prefix(r)}/{r['arm']}/f{r['fraction']:g}_s{r['seed']}"
+        prefix = f"{_split_prefix(r)}/{_who(r, by_generator)}/f{r['fraction']:g}_s{r['seed']}"
         for key, value in r.items():
             if key not in ("arm", "fraction", "seed") and isinstance(value, (int, float)) and not isinstance(value, bool):
                 out[f"{prefix}/{key}"] = value
     for e in summary:
-        prefix = f"{_split_prefix(e)}/{e['arm']}/f{e['fraction']:g}/mean"
+        prefix = f"{_split_prefix(e)}/{_who(e, by_generator)}/f{e['fraction']:g}/mean"
         for key, stat in e.items():
             if isinstance(stat, dict) and "mean" in stat:
                 out[f"{prefix}/{key}"] = stat["mean"]
     return out
 
 
-def main_entry(summary: Sequence[dict]) -> Optional[dict]:
-    """The summary entry of the main metric: the synthetic-data arm at the largest real fraction
-    (syn_then_real if run, else mixed, else syn_only, else real_only), on val (tuning on test would make it
-    val)."""
+def main_entry(summary: Sequence[dict], generator: Optional[str] = None) -> Optional[dict]:
+    """The summary entry of the main metric: the synthetic-data arm (of ``generator``, when given: the first
+    of a study comparing generators) at the largest real fraction (syn_then_real if run, else mixed, else
+    syn_only, else real_only), on val (tuning on test would make it val)."""
     for arm in ("syn_then_real", "mixed", "syn_only", "real_only"):
-        entries = [e for e in summary if e["arm"] == arm and e.get("split", "val") == "val"]
+        entries = [e for e in summary if e["arm"] == arm and e.get("split", "val") == "val"
+                   and (generator is None or arm == "real_only" or e.get("generator") == generator)]
         if entries:
             return max(entries, key=lambda e: e["fraction"])
     return None
 
 
-def main_metric(summary: Sequence[dict], metric: str) -> Optional[float]:
+def main_entry_name(entry: dict, by_generator: bool = False) -> str:
+    """``<arm>/f<fraction>`` (``<generator>/<arm>/f<fraction>`` comparing generators): metrics.json's
+    ``main_metric_of``, named like the entry's ``eval/.../mean`` keys."""
+    return f"{_who(entry, by_generator)}/f{entry['fraction']:g}"
+
+
+def main_metric(summary: Sequence[dict], metric: str, generator: Optional[str] = None) -> Optional[float]:
     """The number a sweeper optimises: ``metric`` (mean over seeds) of :func:`main_entry`."""
-    entry = main_entry(summary)
+    entry = main_entry(summary, generator)
     return entry[metric]["mean"] if entry is not None else None

@@ -23,13 +23,14 @@ WIDTH = 110
 # Groups without a schema of their own (the rest take their line from their schema's docstring).
 GROUP_NOTES = {
     "classes": "the object classes (a dict by class name): prompt, count, box size and aspect-ratio ranges",
-    "generator": "diffusion (objects inpainted by the model) | copy_paste (real objects pasted; the baseline)",
-    "experiment": "bundles that override several groups at once (smoke, usefulness, sweeps)",
+    "generator": "diffusion (objects inpainted by the model) | copy_paste (real objects pasted; the baseline) | "
+                 "autolabel (whole images whose prompts name the objects, boxed by the labeller)",
+    "experiment": "bundles that override several groups at once (smoke, usefulness, compare_generators, sweeps)",
     "hparams_search": "sweeper settings (Optuna over inpaint settings, maximising the main metric)",
     "hydra/launcher": "where --multirun jobs run: basic (one after another), joblib, slurm, ray_gpu",
 }
-GROUPS = ("dataset", "background", "classes", "sampler", "inpaint", "generator", "model", "inpaint_model", "quality",
-          "verify", "detector", "real", "logger", "experiment", "hparams_search", "hydra/launcher")
+GROUPS = ("dataset", "background", "classes", "sampler", "inpaint", "generator", "labeler", "model", "inpaint_model",
+          "quality", "verify", "detector", "real", "logger", "experiment", "hparams_search", "hydra/launcher")
 HIDDEN = re.compile(r"^(base_.*|empty)$")  # schemas and internal options (empty: for dataset=from_csv)
 
 EXAMPLES = """\

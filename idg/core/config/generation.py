@@ -9,7 +9,7 @@ from typing import Optional
 from idg.core.config.fields import help_field
 from idg.core.errors import ConfigError
 
-GENERATORS = ("diffusion", "copy_paste")
+GENERATORS = ("diffusion", "copy_paste", "autolabel")
 # How a painted crop or a real object goes into its box (idg.generate.blend.paste): color_<mode> first moves
 # the patch's colours to fit the surroundings, then pastes with <mode>.
 BLEND_MODES = ("none", "feather", "gaussian", "poisson", "laplacian", "color_feather", "color_laplacian",
@@ -94,7 +94,8 @@ class GenerateConfig:
     """The ``generate`` node: how much to generate, where, and how."""
 
     generator: str = help_field("diffusion: backgrounds + inpainted objects | copy_paste: backgrounds + real objects "
-                           "cut from the real train subset (set by the generator group)", "diffusion")
+                           "cut from the real train subset | autolabel: whole images whose prompts name the objects, "
+                           "boxed by the labeller (set by the generator group)", "diffusion")
     seed: int = help_field("run seed; every image and object seed derives from it", 0)
     num_images: Optional[int] = help_field("total images; null uses the sum of background num_images", None)
     resolution: int = help_field("image side in pixels; null-like default follows model.resolution", 768)

@@ -9,7 +9,9 @@ from typing import Optional
 from idg.core.config.fields import help_field
 from idg.core.errors import ConfigError
 
-VERIFIERS = ("none", "diff", "clip", "detector")
+VERIFIERS = ("none", "diff", "clip", "detector", "owlv2", "grounding_dino")
+LABELER_VERIFIERS = ("owlv2", "grounding_dino")  # open-vocabulary detectors (idg.models.labelers)
+LOCATING = ("detector",) + LABELER_VERIFIERS  # verifiers that give a box (verify.use_box)
 
 
 @dataclass
@@ -84,27 +86,36 @@ class VerifyConfig:
     """The ``verify`` group: what decides that a painted object is really there.
 
     ``none`` keeps every object with its requested box (the prototype); ``diff`` re-estimates the box from
-    the changed pixels and rejects objects by ``quality.*``; ``clip`` and ``detector`` add a score of the
-    object's crop (CLIP image-text similarity with the class prompt, or the best confidence of a YOLO model
-    for the class) that must reach ``min_score``.
+    the changed pixels and rejects objects by ``quality.*``; ``clip``, ``detector``, ``owlv2`` and
+    ``grounding_dino`` add a score of the object's crop (CLIP image-text similarity with the class prompt, the
+    best confidence of a YOLO model for the class, or an open-vocabulary detector's best score for the class's
+    queries ``classes.<name>.queries``) that must reach ``min_score``.
     """
 
-    name: str = help_field("none | diff | clip | detector", "diff")
-    model: Optional[str] = help_field("clip: CLIP hub id or local dir; detector: YOLO .pt or .yaml", None)
+    name: str = help_field("none | diff | clip | detector | owlv2 | grounding_dino", "diff")
+    model: Optional[str] = help_field("clip: CLIP hub id or local dir; detector: YOLO .pt or .yaml; owlv2 / "
+                                      "grounding_dino: hub id or local save_pretrained dir", None)
     min_score: float = help_field("reject an object whose verifier score is below this (clip: cosine similarity in "
-                             "[-1, 1]; detector: confidence in [0, 1])", 0.0)
+                             "[-1, 1]; detector, owlv2, grounding_dino: confidence in [0, 1])", 0.0)
     device: str = help_field("cpu | cuda | cuda:N for the verifier model", "cpu")
-    use_box: bool = help_field("detector: label the detector's best box for the class (inside the requested box) "
-                          "instead of the box of the changed pixels", False)
+    use_box: bool = help_field("detector, owlv2, grounding_dino: label the verifier's best box for the class (inside "
+                               "the requested box) instead of the box of the changed pixels", False)
+    build_tiny: bool = help_field("owlv2 / grounding_dino: build a tiny random model at `model` if it is missing "
+                                  "(offline tests)", False)
 
     def __post_init__(self) -> None:
         if self.name not in VERIFIERS:
             raise ConfigError(f"verify.name={self.name!r} must be one of {', '.join(VERIFIERS)}")
-        if self.name in ("clip", "detector") and not (self.model and str(self.model).strip()):
+        if self.name not in ("none", "diff") and not (self.model and str(self.model).strip()):
             raise ConfigError(f"verify.model is not set but verify={self.name} needs a model: pass verify.model=<path or hub id>")
         if self.name == "detector" and not str(self.model).endswith((".pt", ".yaml", ".yml")):
             raise ConfigError(f"verify.model={self.model!r} must be a YOLO .pt checkpoint or model .yaml for verify=detector")
         if not -1.0 <= self.min_score <= 1.0:
             raise ConfigError(f"verify.min_score must be in [-1, 1] (got {self.min_score})")
-        if self.use_box and self.name != "detector":
-            raise ConfigError(f"verify.use_box=true needs verify=detector (a verifier that locates objects), not {self.name}")
+        if self.name in LOCATING and not 0.0 <= self.min_score <= 1.0:
+            raise ConfigError(f"verify.min_score={self.min_score} must be in [0, 1] for verify={self.name} (a confidence)")
+        if self.use_box and self.name not in LOCATING:
+            raise ConfigError(f"verify.use_box=true needs a verifier that locates objects ({', '.join(LOCATING)}), "
+                              f"not {self.name}")
+        if self.build_tiny and self.name not in LABELER_VERIFIERS:
+            raise ConfigError(f"verify.build_tiny=true builds a tiny {' or '.join(LABELER_VERIFIERS)} model, not {self.name}")

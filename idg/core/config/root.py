@@ -8,6 +8,8 @@ checks (``min <= max``, a box that fits the image) live in ``__post_init__`` and
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import logging
 import math
 import os
@@ -21,7 +23,8 @@ from omegaconf import DictConfig, OmegaConf
 from idg.core.config.fields import check_prompt, check_range, help_field, whole_pixels
 from idg.core.config.generation import CopyPasteConfig, GenerateConfig, InpaintConfig, SamplerConfig
 from idg.core.config.models import InpaintModelConfig, ModelConfig, resolve_inpaint_model
-from idg.core.config.judging import QualityConfig, VerifyConfig
+from idg.core.config.judging import LABELER_VERIFIERS, QualityConfig, VerifyConfig
+from idg.core.config.labeling import AutolabelConfig, LabelerConfig
 from idg.core.config.scene import BackgroundConfig, ClassConfig, DatasetConfig, RealClassesConfig
 from idg.core.config.study import DetectorConfig, LoggerConfig, RealConfig, StudyConfig
 from idg.core.errors import ConfigError
@@ -45,6 +48,8 @@ class IdgConfig:
     copy_paste: CopyPasteConfig = field(default_factory=CopyPasteConfig)
     quality: QualityConfig = field(default_factory=QualityConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    labeler: LabelerConfig = field(default_factory=LabelerConfig)
+    autolabel: AutolabelConfig = field(default_factory=AutolabelConfig)
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     real: RealConfig = field(default_factory=RealConfig)
     study: StudyConfig = field(default_factory=StudyConfig)
@@ -61,6 +66,11 @@ class IdgConfig:
             raise ConfigError(f"stages={list(self.stages)}: choose from {', '.join(STAGES)}")
         if self.run_dir is not None and not str(self.run_dir).strip():
             raise ConfigError("run_dir is empty: give a directory, or leave it null to use hydra.run.dir")
+        if self.generate.num_shards > 1 and self.compares_generators:
+            raise ConfigError(
+                f"generate.num_shards={self.generate.num_shards} with study.generators={list(self.study.generators)}: "
+                "shard one generator at a time (generator=<name>, stages=[generate]), or drop study.generators"
+            )
         if self.generate.num_shards > 1 and any(s != "generate" for s in self.stages):
             raise ConfigError(
                 f"generate.num_shards={self.generate.num_shards}: a shard is part of a dataset, so run it with "
@@ -74,9 +84,17 @@ class IdgConfig:
         self.resolve_inpainting()
         self.validate_classes()
         self.validate_backgrounds()
+        if self.uses_labeler:
+            self.validate_queries()
+        if "autolabel" in self.generators and self.background.uses_photos:
+            raise ConfigError(
+                f"generator=autolabel draws whole images from the background prompts, but background="
+                f"{'+'.join(self.background.sources)} takes photos: use a prompts background for autolabel, or leave "
+                f"autolabel out of study.generators"
+            )
         needing = stages_needing_real(self) if not self.real.given else ()
         if "generate" in needing:
-            why = ("generator=copy_paste cuts its objects from the real train split" if self.generate.generator == "copy_paste"
+            why = ("generator=copy_paste cuts its objects from the real train split" if "copy_paste" in self.generators
                    else "sampler=real_prior fits box layouts to the real train split" if self.sampler.name == "real_prior"
                    else f"background={'+'.join(self.background.sources)} takes its backgrounds from the real train split")
             raise ConfigError(f"{why}, but real.data is not set: pass real.data=<path/to/data.yaml> (or real=fire8_mini)")
@@ -122,6 +140,41 @@ class IdgConfig:
             check_prompt(f"background.prompts[{i}].prompt", bg.prompt)
             if bg.num_images < 1:
                 raise ConfigError(f"background.prompts[{i}].num_images={bg.num_images} must be >= 1")
+
+    @property
+    def generators(self) -> List[str]:
+        """The generators of this study: ``study.generators``, or ``generate.generator`` alone."""
+        return list(self.study.generators) or [self.generate.generator]
+
+    def for_generator(self, name: str) -> "IdgConfig":
+        """This config with ``generate.generator=name`` (one generator's part of a study comparing them). A
+        shallow copy: the whole config was validated for every generator of ``study.generators`` already."""
+        out = copy.copy(self)
+        out.generate = dataclasses.replace(self.generate, generator=name)
+        return out
+
+    @property
+    def compares_generators(self) -> bool:
+        """Whether the study makes one synthetic set per generator (``study.generators``) under ``generators/``."""
+        return bool(self.study.generators)
+
+    @property
+    def uses_labeler(self) -> bool:
+        """Whether an open-vocabulary labeller reads the class queries (autolabel, or a labeller verifier)."""
+        return "autolabel" in self.generators or self.verify.name in LABELER_VERIFIERS
+
+    def queries(self) -> List[List[str]]:
+        """Each class's labeller queries, in class-id order."""
+        return [spec.labeler_queries(name) for name, spec in self.classes.items()]
+
+    def validate_queries(self) -> None:
+        for name, spec in self.classes.items():
+            queries = spec.labeler_queries(name)
+            if not queries:
+                raise ConfigError(f"classes.{name}.queries is empty: give the labeller at least one text query, or null "
+                                  f"for the class name")
+            for k, q in enumerate(queries):
+                check_prompt(f"classes.{name}.queries[{k}]", q)
 
     def validate_classes(self) -> None:
         """Each class's ranges, and that its boxes can exist in an image of ``generate.resolution``."""
@@ -227,6 +280,7 @@ def register_configs() -> None:
         ("inpaint", InpaintConfig),
         ("quality", QualityConfig),
         ("verify", VerifyConfig),
+        ("labeler", LabelerConfig),
         ("model", ModelConfig),
         ("inpaint_model", InpaintModelConfig),
         ("detector", DetectorConfig),

@@ -93,6 +93,12 @@ class ClassConfig:
     height: Optional[List[float]] = help_field("box height range [min, max]; same unit as width", None)
     aspect_ratio: List[float] = help_field("box width / height range [min, max]", default_factory=lambda: [0.5, 2.0])
     size_unit: str = help_field("'px' (scaled from dataset.ref_resolution to the image size) or 'fraction' of the image side", "px")
+    queries: Optional[List[str]] = help_field("text queries an open-vocabulary labeller looks for (generator=autolabel, "
+                                              "verify=owlv2|grounding_dino); null: the class name", None)
+
+    def labeler_queries(self, name: str) -> List[str]:
+        """The queries of this class (named ``name``): its own, or its name with underscores as spaces."""
+        return list(self.queries) if self.queries is not None else [str(name).replace("_", " ")]
 
 
 @dataclass

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from idg.core.config.fields import help_field
+from idg.core.config.generation import GENERATORS
 from idg.core.errors import ConfigError
 from idg.core.layout import RunLayout
 
@@ -90,6 +91,10 @@ class StudyConfig:
     reuse: List[str] = help_field("run dirs of other studies: a training there with the same key (same init, data and "
                              "settings, e.g. a shared real_only baseline) is copied instead of retrained",
                              default_factory=list)
+    generators: List[str] = help_field("compare generators in one study: one synthetic set per generator (diffusion, "
+                                       "copy_paste, autolabel) under generators/<name>/, shared real_only baselines, "
+                                       "results rows tagged by generator; empty: generate.generator alone",
+                                       default_factory=list)
 
     real_negatives: Optional[bool] = help_field("add the photos of background=images to every real training as "
                                            "label-free images, so a gain of the synthetic arms comes from the "
@@ -97,6 +102,12 @@ class StudyConfig:
                                            "(real_empty / real_train photos are in the real subset already)", None)
 
     def __post_init__(self) -> None:
+        unknown = [g for g in self.generators if g not in GENERATORS]
+        if unknown:
+            raise ConfigError(f"study.generators={list(self.generators)}: {unknown[0]!r} is not a generator; choose from "
+                              f"{', '.join(GENERATORS)}")
+        if len(set(self.generators)) != len(self.generators):
+            raise ConfigError(f"study.generators={list(self.generators)} names a generator twice")
         for d in self.reuse:
             if not RunLayout(Path(os.path.expanduser(d))).detect.is_dir():
                 raise ConfigError(f"study.reuse: {d} is not a study run dir (it has no detect/ folder)")
