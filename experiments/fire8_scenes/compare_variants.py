@@ -1,7 +1,8 @@
 """The fire8 scenes study's cross-variant table: each arm of the real_empty study against the same arm of the
 generated-backgrounds study (same real subsets, seeds and evaluation images), seed-paired t-interval and
-paired image bootstrap of the mAP50 difference, per split and real fraction. Also the mask comparison
-(syn_only with copy_paste.mask=grabcut / contrast against mask=box) when those runs exist.
+paired image bootstrap of the mAP50 difference, per split and real fraction. Also, when those runs exist,
+the mask comparison (syn_only with copy_paste.mask=grabcut / contrast against mask=box) and the control
+(each variant's synthetic arms at 10% real against real_only trained for as many image-steps as mixed).
 
     python experiments/fire8_scenes/compare_variants.py /work/studies/fire8_scenes > compare.md
 """
@@ -60,6 +61,13 @@ def main() -> None:
         if (run / "results.json").is_file():
             lines += table(f"syn_only with copy_paste.mask={mask} − mask=box (A)", rows_of(run), a,
                            [("syn_only", "syn_only")], sorted({r["fraction"] for r in rows_of(run)}))
+    control = out / "control_real_only_54ep"  # run_control.sh: real_only with the optimisation steps of mixed
+    if (control / "results.json").is_file():
+        c = rows_of(control)
+        for name, rows in (("A", a), ("B", b)):
+            lines += table(f"{name}'s synthetic arms − real_only trained 54 epochs (the control)", rows, c,
+                           [(arm, "real_only") for arm in ("syn_only", "syn_then_real", "mixed")],
+                           sorted({r["fraction"] for r in c}))
     print("\n".join(lines))
 
 
