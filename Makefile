@@ -1,5 +1,5 @@
 # idg: two commands for a newcomer.
-#   make smoke   set up (first time: a venv in $(VENV), ~2 min) and run the smoke study
+#   make smoke   set up (first time: a venv in $(VENV), ~5 min) and run the smoke study
 #   make test    set up and run the test suite (what CI runs)
 # Other targets: make setup, make run ARGS="dataset=safari sampler=grid", make bench
 
