@@ -33,6 +33,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from idg.core.atomic import apply_umask
 
@@ -62,16 +63,23 @@ def _tokenizer():
 
 def save_pretrained_atomically(pipe, path: str | os.PathLike) -> Path:
     """``pipe.save_pretrained(path)`` (safetensors) into a temp dir, then renamed: a complete model or none."""
+    return save_dir_atomically(path, lambda tmp: pipe.save_pretrained(tmp, safe_serialization=True), "model_index.json")
+
+
+def save_dir_atomically(path: str | os.PathLike, write: Callable[[Path], None], marker: str) -> Path:
+    """``write(tmp)`` fills a temp dir beside ``path``, which is then renamed to ``path``: a reader never sees
+    half a model. A rename that loses a race to another writer is fine when the winner's ``marker`` file is
+    there."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        pipe.save_pretrained(tmp, safe_serialization=True)
+        write(tmp)
         apply_umask(tmp)  # mkdtemp's 0700 and safetensors' 0600 would lock colleagues out of a shared cache
         try:
             os.rename(tmp, path)
         except OSError:
-            if not (path / "model_index.json").is_file():  # lost a race to another writer: theirs is fine
+            if not (path / marker).is_file():  # lost a race to another writer: theirs is fine
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import string
-import tempfile
 from pathlib import Path
 from typing import Callable, Dict
+
+from idg.models.tiny import save_dir_atomically
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +52,12 @@ def _bert_tokenizer():
 
 def _save(path: Path, model, processor) -> Path:
     """``save_pretrained`` model and processor into ``path`` atomically (a temp dir, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
+
+    def write(tmp: Path) -> None:
         model.save_pretrained(tmp, safe_serialization=True)
         processor.save_pretrained(tmp)
-        try:
-            os.rename(tmp, path)
-        except OSError:
-            if not (path / "config.json").is_file():  # lost a race to another writer: theirs is fine
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return path
+
+    return save_dir_atomically(path, write, "config.json")
 
 
 def build_tiny_owlv2(path: str | os.PathLike, seed: int = 0) -> Path:
